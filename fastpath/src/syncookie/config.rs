@@ -1,0 +1,79 @@
+//! Settings of the SYN-cookie gate.
+
+/// SYN-cookie settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// Secret rotation period in seconds; cookies minted under the previous secret still
+    /// validate, so a cookie younger than this always validates. At least 60.
+    pub rotate_secs: u32,
+    /// Shared seed from which every secret derives (with the time epoch). Nodes that share it
+    /// validate each other's cookies. `None`: a random seed at start.
+    pub seed: Option<[u8; 32]>,
+    /// MSS the edge announces over IPv4. `None`: from the interface MTU (1500 in replay).
+    pub mss4: Option<u16>,
+    /// MSS the edge announces over IPv6. `None`: from the interface MTU (1500 in replay).
+    pub mss6: Option<u16>,
+    /// Window-scale shift the edge announces when the client offers window scaling.
+    pub wscale: u8,
+    /// Receive window in the SYN-ACK (unscaled, as RFC 7323 requires for SYN segments).
+    pub window: u16,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            rotate_secs: 60,
+            seed: None,
+            mss4: None,
+            mss6: None,
+            wscale: 7,
+            window: 65535,
+        }
+    }
+}
+
+/// Why a [`CookieConfig`] is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CookieConfigError {
+    /// A value outside its range.
+    #[error("{field} = {value} is out of range ({range})")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: u64,
+        /// The accepted range.
+        range: &'static str,
+    },
+}
+
+impl CookieConfig {
+    /// Checks the ranges.
+    ///
+    /// # Errors
+    /// [`CookieConfigError::OutOfRange`]: `rotate_secs` outside 60..=86400 (below 60 a cookie
+    /// could expire before the client's ACK arrives), an MSS outside 536..=9000 (IPv4) or
+    /// 1220..=9000 (IPv6), a window-scale shift above 14.
+    pub fn validate(self) -> Result<Self, CookieConfigError> {
+        let bad = |field, value: u64, range| {
+            Err(CookieConfigError::OutOfRange {
+                field,
+                value,
+                range,
+            })
+        };
+        if !(60..=86_400).contains(&self.rotate_secs) {
+            return bad("rotate_secs", u64::from(self.rotate_secs), "60..=86400");
+        }
+        if let Some(m) = self.mss4.filter(|m| !(536..=9000).contains(m)) {
+            return bad("mss", u64::from(m), "536..=9000");
+        }
+        if let Some(m) = self.mss6.filter(|m| !(1220..=9000).contains(m)) {
+            return bad("mss6", u64::from(m), "1220..=9000");
+        }
+        if self.wscale > 14 {
+            return bad("wscale", u64::from(self.wscale), "0..=14");
+        }
+        Ok(self)
+    }
+}
