@@ -1,0 +1,371 @@
+//! Worker pools: per-worker lock-free bounded queues, and the workers that drain them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+
+use super::analytics::Analytics;
+use super::events::{Event, EventKind, EventRing, status};
+use super::{Negotiated, WorkItem, WorkKind, WorkerConfig};
+use crate::flow::{Entry, FlowHasher, FlowTable};
+use crate::pipeline::PipelineConfig;
+use crate::stats::Counter;
+use crate::verdict::Service;
+use crate::wire::tcp::flags;
+
+/// Idle timeouts of worker flow state (the same as the pipeline's gate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Established TCP.
+    pub tcp_idle_ns: u64,
+    /// UDP.
+    pub udp_idle_ns: u64,
+    /// TCP after the client's FIN.
+    pub closing_ns: u64,
+}
+
+impl From<&PipelineConfig> for Timeouts {
+    fn from(c: &PipelineConfig) -> Timeouts {
+        Timeouts {
+            tcp_idle_ns: u64::from(c.tcp_idle_secs) * 1_000_000_000,
+            udp_idle_ns: u64::from(c.udp_idle_secs) * 1_000_000_000,
+            closing_ns: u64::from(c.closing_secs) * 1_000_000_000,
+        }
+    }
+}
+
+/// The sender side of all worker queues: cheap to clone, shared by every queue thread.
+#[derive(Debug, Clone)]
+pub struct WorkerPools {
+    queues: Arc<[Vec<Arc<ArrayQueue<WorkItem>>>; 2]>,
+}
+
+impl WorkerPools {
+    /// Creates the queues and the workers that own their consumer sides.
+    pub fn new(cfg: &WorkerConfig, timeouts: Timeouts) -> (WorkerPools, Vec<Worker>) {
+        let mut workers = Vec::new();
+        let mut make = |service: Service, n: usize| -> Vec<Arc<ArrayQueue<WorkItem>>> {
+            (0..n.max(1))
+                .map(|i| {
+                    let q = Arc::new(ArrayQueue::new(cfg.queue_depth.max(1)));
+                    workers.push(Worker::new(
+                        service,
+                        i as u16,
+                        Arc::clone(&q),
+                        cfg.flow_capacity,
+                        timeouts,
+                    ));
+                    q
+                })
+                .collect()
+        };
+        let cdn = make(Service::Cdn, cfg.cdn);
+        let spectrum = make(Service::Spectrum, cfg.spectrum);
+        (
+            WorkerPools {
+                queues: Arc::new([cdn, spectrum]),
+            },
+            workers,
+        )
+    }
+
+    /// Workers of `service` (at least one).
+    #[inline]
+    pub fn count(&self, service: Service) -> usize {
+        self.queues[service as usize].len()
+    }
+
+    /// Hands `item` to worker `index` of `service`; a full queue gives it back (never blocks).
+    #[inline]
+    pub fn push(&self, service: Service, index: usize, item: WorkItem) -> Result<(), WorkItem> {
+        match self.queues[service as usize].get(index) {
+            Some(q) => q.push(item),
+            None => Err(item),
+        }
+    }
+
+    /// Items waiting in the queue of worker `index` of `service`.
+    pub fn backlog(&self, service: Service, index: usize) -> usize {
+        self.queues[service as usize]
+            .get(index)
+            .map_or(0, |q| q.len())
+    }
+}
+
+/// A worker's counters, readable from other threads.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Items processed.
+    pub items: Counter,
+    /// Flows opened.
+    pub connects: Counter,
+    /// Flows closed (any status).
+    pub disconnects: Counter,
+    /// Segments of flows the worker did not know (adopted as new connections).
+    pub adopted: Counter,
+    /// Flow-state entries evicted to make room.
+    pub evictions: Counter,
+    /// Flows open now.
+    pub open: Counter,
+}
+
+/// Per-flow state of a worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowState {
+    /// Service.
+    pub service: Option<Service>,
+    /// App slot.
+    pub app_slot: u32,
+    /// Payload bytes from the client.
+    pub bytes_ingress: u64,
+    /// Payload bytes to the client (carried by the origin relay, a later stage; 0 until then).
+    pub bytes_egress: u64,
+    /// Packets from the client.
+    pub packets: u64,
+    /// TCP (false: UDP).
+    pub tcp: bool,
+    /// The connection ended (FIN or RST seen); the entry lingers to absorb the last segments.
+    pub closed: bool,
+    /// Negotiated TCP options.
+    pub negotiated: Negotiated,
+}
+
+/// Buckets swept per `expire` call.
+const SWEEP_BUCKETS: usize = 256;
+
+/// One CDN or Spectrum worker.
+#[derive(Debug)]
+pub struct Worker {
+    service: Service,
+    index: u16,
+    queue: Arc<ArrayQueue<WorkItem>>,
+    flows: FlowTable<FlowState>,
+    timeouts: Timeouts,
+    events: EventRing,
+    analytics: Analytics,
+    counters: Arc<WorkerCounters>,
+}
+
+impl Worker {
+    fn new(
+        service: Service,
+        index: u16,
+        queue: Arc<ArrayQueue<WorkItem>>,
+        capacity: usize,
+        timeouts: Timeouts,
+    ) -> Worker {
+        // The flow-state table only needs a stable spread, not the gate's secret key: workers
+        // only ever see flows the gate accepted.
+        let hasher = FlowHasher::new(0x5eed_0000 ^ (u64::from(index) << 8) ^ service as u64);
+        Worker {
+            service,
+            index,
+            queue,
+            flows: FlowTable::with_capacity(capacity, hasher),
+            timeouts,
+            events: EventRing::new(65_536),
+            analytics: Analytics::default(),
+            counters: Arc::new(WorkerCounters::default()),
+        }
+    }
+
+    /// The service.
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// The index within the service's pool.
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Counters (shareable).
+    pub fn counters(&self) -> Arc<WorkerCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// A handle on the event ring (shareable; a reader pops events).
+    pub fn events(&self) -> EventRing {
+        self.events.clone()
+    }
+
+    /// The analytics so far.
+    pub fn analytics(&self) -> &Analytics {
+        &self.analytics
+    }
+
+    fn emit(&mut self, kind: EventKind, status: u16, now_ns: u64, e: &Entry<FlowState>) {
+        let s = e.value();
+        let ev = Event {
+            ts_ns: now_ns,
+            kind,
+            status,
+            key: *e.key(),
+            service: s.service.unwrap_or(self.service),
+            app_slot: s.app_slot,
+            bytes_ingress: s.bytes_ingress,
+            bytes_egress: s.bytes_egress,
+            packets: s.packets,
+            duration_ns: now_ns.saturating_sub(e.created_ns()),
+        };
+        self.analytics.record(&ev);
+        self.events.push(ev);
+        match kind {
+            EventKind::Connect => {
+                self.counters.connects.add(1);
+                self.counters.open.add(1);
+            }
+            EventKind::Disconnect => {
+                self.counters.disconnects.add(1);
+                self.counters
+                    .open
+                    .set(self.counters.open.get().saturating_sub(1));
+            }
+            _ => {}
+        }
+    }
+
+    /// Processes up to `max` queued items; returns how many.
+    pub fn poll(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(item) = self.queue.pop() else { break };
+            self.handle(&item);
+            n += 1;
+        }
+        self.counters.items.add(n as u64);
+        n
+    }
+
+    fn handle(&mut self, it: &WorkItem) {
+        let tcp = it.key.proto == 6;
+        let idle = if tcp {
+            self.timeouts.tcp_idle_ns
+        } else {
+            self.timeouts.udp_idle_ns
+        };
+        let now = it.ts_ns;
+        let known = self.flows.get(&it.key, now).is_some();
+        if !known {
+            if it.kind == WorkKind::Segment {
+                self.counters.adopted.add(1);
+            }
+            let state = FlowState {
+                service: Some(it.service),
+                app_slot: it.app_slot,
+                tcp,
+                negotiated: it.negotiated,
+                ..FlowState::default()
+            };
+            if let crate::flow::Insert::Evicted(old) = self.flows.insert(it.key, state, now, idle) {
+                self.counters.evictions.add(1);
+                if !old.value().closed {
+                    // The evicted flow's state ends here: report it rather than lose it.
+                    self.emit(EventKind::Disconnect, status::INTERNAL, now, &old);
+                }
+            }
+            if let Some(e) = self.flows.peek(&it.key).copied() {
+                self.emit(EventKind::Connect, status::OPENED, now, &e);
+            }
+        }
+        let closing = self.timeouts.closing_ns;
+        let Some(e) = self.flows.get(&it.key, now) else {
+            return;
+        };
+        let s = e.value_mut();
+        s.packets += 1;
+        s.bytes_ingress += u64::from(it.payload_len);
+        if s.closed {
+            return;
+        }
+        let end = if it.tcp_flags & flags::RST != 0 {
+            Some(status::CLIENT_RESET)
+        } else if it.tcp_flags & flags::FIN != 0 {
+            Some(status::NORMAL_CLOSE)
+        } else {
+            None
+        };
+        if let Some(code) = end {
+            s.closed = true;
+            e.set_timeout(closing);
+            let snapshot = *e;
+            self.emit(EventKind::Disconnect, code, now, &snapshot);
+            if code == status::CLIENT_RESET {
+                self.flows.remove(&it.key);
+            }
+        }
+    }
+
+    /// Ends flows idle past their timeout (an incremental sweep): `disconnect` with status 200.
+    pub fn expire(&mut self, now_ns: u64) {
+        let mut ended: [Option<Entry<FlowState>>; 64] = [None; 64];
+        let mut n = 0;
+        let mut rounds = 0;
+        loop {
+            self.flows.expire(now_ns, SWEEP_BUCKETS / 8, |e| {
+                if !e.value().closed && n < ended.len() {
+                    ended[n] = Some(*e);
+                    n += 1;
+                }
+            });
+            for slot in ended.iter_mut().take(n) {
+                if let Some(e) = slot.take() {
+                    let at = e.last_seen_ns().saturating_add(e.timeout_ns()).min(now_ns);
+                    self.emit(EventKind::Disconnect, status::NORMAL_CLOSE, at, &e);
+                }
+            }
+            n = 0;
+            rounds += 1;
+            if rounds >= 8 {
+                break;
+            }
+        }
+    }
+
+    /// Ends the worker's run (end of a replay): every flow still open is reported as a
+    /// `progress` event with its totals so far (it did not close: the capture ended), then the
+    /// flow state is cleared.
+    pub fn finish(&mut self, now_ns: u64) {
+        let mut open = Vec::new();
+        self.flows.drain(|e| {
+            if !e.value().closed {
+                open.push(*e);
+            }
+        });
+        open.sort_by_key(|e| (e.created_ns(), e.key().sport));
+        for e in &open {
+            self.emit(EventKind::Progress, status::OPENED, now_ns, e);
+        }
+        self.counters.open.set(0);
+    }
+
+    /// Runs the worker on the current thread until `stop` is set: polls in batches, sweeps idle
+    /// flows every 100 ms on a monotonic clock, and backs off when idle (a short spin, then
+    /// sleeps of 50 µs to 1 ms) so that a small machine stays usable.
+    pub fn run(mut self, stop: Arc<AtomicBool>, clock: impl Fn() -> u64) -> Worker {
+        let mut idle_rounds = 0u32;
+        let mut last_sweep = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let n = self.poll(256);
+            if last_sweep.elapsed() >= Duration::from_millis(100) {
+                self.expire(clock());
+                last_sweep = Instant::now();
+            }
+            if n == 0 {
+                idle_rounds = idle_rounds.saturating_add(1);
+                if idle_rounds < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    let us = (50u64 << (idle_rounds.min(68) - 64)).min(1000);
+                    std::thread::sleep(Duration::from_micros(us));
+                }
+            } else {
+                idle_rounds = 0;
+            }
+        }
+        self.poll(usize::MAX);
+        self
+    }
+}
