@@ -1,5 +1,464 @@
 //! SYN cookies: stateless answers to SYNs, validated when the client's ACK comes back.
+//!
+//! A cookie is the sequence number of our SYN-ACK. Its 32 bits are:
+//!
+//! ```text
+//!  31                                   6   5   4  3  2   0
+//! +--------------------------------------+---+-----+------+
+//! |  MAC: top 26 bits of SipHash-1-3     | e |  t  | mss  |
+//! +--------------------------------------+---+-----+------+
+//!   e   = parity of the secret epoch (now / rotate_secs) the cookie was minted in
+//!   t   = low 2 bits of the time counter (now / 64 s)
+//!   mss = index into the MSS table of the client's family (the client's MSS, rounded down)
+//! ```
+//!
+//! The MAC covers the 4-tuple, the client's ISN, the full time counter and the MSS index, under
+//! the secret of epoch `e`. Secrets derive from a 32-byte seed and the epoch number
+//! ([`SynCookies::new`]), so every node of a fleet that shares the seed validates the cookies of
+//! every other node (anycast / ECMP), and a node's own restart does not invalidate cookies.
+//!
+//! Validation takes the epoch of the cookie's parity among {current, previous} (so cookies of
+//! the previous secret still validate, and older ones never do) and the most recent time
+//! counter with the cookie's low bits that is not in the future (ages 0..=3 counters). Hence:
+//! * a cookie younger than `min(rotate_secs, 192 s)` always validates (`rotate_secs >= 60` is
+//!   enforced by [`CookieConfig::validate`], so younger than 60 s always validates);
+//! * a cookie older than 256 s never validates (its time counter is 4 or more behind, and the
+//!   MAC covers the full counter), so certainly not one older than 5 minutes.
+//!
+//! A random ACK passes with probability 2^-26 per attempt.
+//!
+//! Like Linux (`cookie_init_timestamp`), the client's window scale, SACK-permitted and ECN
+//! wishes are stored in the low 6 bits of our TSval when the client sent timestamps, and come
+//! back in the TSecr of its ACK. Without timestamps there is nowhere to keep them, so the
+//! SYN-ACK offers neither window scaling nor SACK (Linux does the same under SYN cookies).
 
 mod config;
 
+use core::hash::Hasher;
+use core::net::IpAddr;
+
+use siphasher::sip::SipHasher13;
+use siphasher::sip128::{Hasher128, SipHasher13 as SipHasher13_128};
+
 pub use config::{CookieConfig, CookieConfigError};
+
+/// Seconds per tick of the cookie time counter.
+pub const COUNTER_SECS: u64 = 64;
+/// A cookie whose counter is this many ticks behind or more never validates.
+pub const MAX_AGE_TICKS: u64 = 4;
+
+/// MSS values a cookie can encode for IPv4, ascending (RFC 879 default 536 first).
+pub const MSS_TABLE_V4: [u16; 8] = [536, 1300, 1360, 1400, 1440, 1452, 1460, 8960];
+/// MSS values a cookie can encode for IPv6, ascending (RFC 8200 minimum 1280 - 60 first).
+pub const MSS_TABLE_V6: [u16; 8] = [1220, 1280, 1340, 1380, 1420, 1432, 1440, 8940];
+
+const TS_BITS: u32 = 6;
+const TS_MASK: u32 = (1 << TS_BITS) - 1;
+const TS_WSCALE_NONE: u32 = 0xf;
+const TS_SACK: u32 = 1 << 4;
+const TS_ECN: u32 = 1 << 5;
+
+/// Why a cookie ACK was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CookieError {
+    /// The MAC does not match: a forged, mistyped, too old or other-tuple cookie.
+    #[error("cookie does not validate")]
+    Invalid,
+}
+
+/// The connection a cookie is bound to, from the client's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieTuple {
+    /// Client address.
+    pub src: IpAddr,
+    /// Edge address.
+    pub dst: IpAddr,
+    /// Client port.
+    pub sport: u16,
+    /// Edge port.
+    pub dport: u16,
+}
+
+/// What a validated cookie gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// The client's MSS as encoded (a table value).
+    pub mss: u16,
+}
+
+/// The client's wishes carried in the low bits of our TSval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TsOptions {
+    /// The client's window-scale shift.
+    pub wscale: Option<u8>,
+    /// SACK permitted.
+    pub sack_perm: bool,
+    /// ECN requested (SYN with ECE and CWR).
+    pub ecn: bool,
+}
+
+/// Picks the MSS-table index for a client MSS (the largest entry not above it; index 0 when the
+/// client sent none or a smaller one).
+pub fn mss_index(v6: bool, client_mss: Option<u16>) -> u8 {
+    let table = if v6 { &MSS_TABLE_V6 } else { &MSS_TABLE_V4 };
+    let m = client_mss.unwrap_or(0);
+    table.iter().rposition(|&t| t <= m).unwrap_or(0) as u8
+}
+
+/// Encodes the client's wishes into a TSval taken from our clock `ts_now` (never above it).
+pub fn encode_tsval(ts_now: u32, o: TsOptions) -> u32 {
+    let mut bits = o.wscale.map_or(TS_WSCALE_NONE, u32::from);
+    if o.sack_perm {
+        bits |= TS_SACK;
+    }
+    if o.ecn {
+        bits |= TS_ECN;
+    }
+    let ts = (ts_now & !TS_MASK) | bits;
+    if ts > ts_now {
+        ts.wrapping_sub(TS_MASK + 1)
+    } else {
+        ts
+    }
+}
+
+/// Decodes the wishes from the TSecr of the client's ACK. The 4-bit window-scale field holds
+/// 0..=14 or 15 for "none", so every value decodes. (These bits are not covered by the MAC; a
+/// client can only lie about its own options, as with Linux.)
+pub fn decode_tsecr(tsecr: u32) -> TsOptions {
+    let ws = tsecr & TS_WSCALE_NONE;
+    TsOptions {
+        wscale: (ws != TS_WSCALE_NONE).then_some(ws as u8),
+        sack_perm: tsecr & TS_SACK != 0,
+        ecn: tsecr & TS_ECN != 0,
+    }
+}
+
+/// The SYN-cookie state of one queue: the seed and the secrets of the current and previous
+/// epochs, refreshed once per batch.
+#[derive(Clone)]
+pub struct SynCookies {
+    seed: (u64, u64),
+    rotate_secs: u64,
+    /// (epoch, key) by epoch parity.
+    keys: [(u64, (u64, u64)); 2],
+}
+
+impl core::fmt::Debug for SynCookies {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print secrets.
+        f.debug_struct("SynCookies")
+            .field("rotate_secs", &self.rotate_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn derive(seed: (u64, u64), epoch: u64) -> (u64, u64) {
+    let mut h = SipHasher13_128::new_with_keys(seed.0, seed.1);
+    h.write(b"fastpath syn cookie secret v1");
+    h.write_u64(epoch);
+    let k = h.finish128();
+    (k.h1, k.h2)
+}
+
+impl SynCookies {
+    /// Cookie state for `seed` with secrets rotating every `rotate_secs` (>= 1) seconds.
+    pub fn new(seed: [u8; 32], rotate_secs: u32) -> SynCookies {
+        // Compress the 32-byte seed into a SipHash key (the seed may be any shared secret).
+        let mut h = SipHasher13_128::new_with_keys(0x6661_7374_7061_7468, 0x7365_6564_2d6b_6579);
+        h.write(&seed);
+        let k = h.finish128();
+        let seed = (k.h1, k.h2);
+        let mut c = SynCookies {
+            seed,
+            rotate_secs: u64::from(rotate_secs.max(1)),
+            keys: [(u64::MAX, (0, 0)); 2],
+        };
+        c.refresh(0);
+        c
+    }
+
+    /// A random seed from the operating system.
+    ///
+    /// # Errors
+    /// The OS error when no randomness is available.
+    pub fn random_seed() -> Result<[u8; 32], getrandom::Error> {
+        let mut s = [0u8; 32];
+        getrandom::fill(&mut s)?;
+        Ok(s)
+    }
+
+    /// A 64-bit value derived from the seed for other keyed hashes (the flow hasher), so that a
+    /// run with a fixed seed is reproducible and one with a random seed is not predictable.
+    pub fn derived_u64(&self, label: &[u8]) -> u64 {
+        let mut h = SipHasher13::new_with_keys(self.seed.0, self.seed.1);
+        h.write(label);
+        h.finish()
+    }
+
+    /// Makes sure the secrets of the epoch of `now_secs` and the one before are at hand. Cheap
+    /// when the epoch did not change; call once per batch.
+    #[inline]
+    pub fn refresh(&mut self, now_secs: u64) {
+        let e = now_secs / self.rotate_secs;
+        for epoch in [e, e.wrapping_sub(1)] {
+            let slot = (epoch & 1) as usize;
+            if self.keys[slot].0 != epoch {
+                self.keys[slot] = (epoch, derive(self.seed, epoch));
+            }
+        }
+    }
+
+    fn key(&self, epoch: u64) -> (u64, u64) {
+        let (e, k) = self.keys[(epoch & 1) as usize];
+        if e == epoch {
+            k
+        } else {
+            derive(self.seed, epoch)
+        }
+    }
+
+    fn mac(key: (u64, u64), t: &CookieTuple, isn: u32, counter: u64, mss_idx: u8) -> u32 {
+        let mut h = SipHasher13::new_with_keys(key.0, key.1);
+        match (t.src, t.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                h.write_u32(s.to_bits());
+                h.write_u32(d.to_bits());
+            }
+            (s, d) => {
+                h.write_u128(to_u128(s));
+                h.write_u128(to_u128(d));
+            }
+        }
+        h.write_u64(u64::from(t.sport) | (u64::from(t.dport) << 16) | (u64::from(isn) << 32));
+        h.write_u64(counter << 8 | u64::from(mss_idx));
+        (h.finish() >> 38) as u32
+    }
+
+    /// Mints the cookie for a SYN with initial sequence number `client_isn` received at
+    /// `now_secs`, encoding MSS-table index `mss_idx` (0..=7).
+    #[inline]
+    pub fn mint(&self, now_secs: u64, t: &CookieTuple, client_isn: u32, mss_idx: u8) -> u32 {
+        let epoch = now_secs / self.rotate_secs;
+        let counter = now_secs / COUNTER_SECS;
+        let idx = mss_idx & 7;
+        let mac = Self::mac(self.key(epoch), t, client_isn, counter, idx);
+        (mac << 6) | (((epoch & 1) as u32) << 5) | (((counter & 3) as u32) << 3) | u32::from(idx)
+    }
+
+    /// Checks `cookie` (the client's ACK number minus one) for the client's ISN (its sequence
+    /// number minus one) at `now_secs`.
+    ///
+    /// # Errors
+    /// [`CookieError::Invalid`] for a cookie that was not minted for this tuple and ISN by a
+    /// node sharing our seed within the validity window.
+    #[inline]
+    pub fn check(
+        &self,
+        now_secs: u64,
+        t: &CookieTuple,
+        client_isn: u32,
+        cookie: u32,
+        v6: bool,
+    ) -> Result<Decoded, CookieError> {
+        let e_now = now_secs / self.rotate_secs;
+        let parity = u64::from((cookie >> 5) & 1);
+        let epoch = if e_now & 1 == parity {
+            e_now
+        } else {
+            e_now.wrapping_sub(1)
+        };
+        let c_now = now_secs / COUNTER_SECS;
+        let age = c_now.wrapping_sub(u64::from((cookie >> 3) & 3)) & 3;
+        let counter = c_now.wrapping_sub(age);
+        let idx = (cookie & 7) as u8;
+        if Self::mac(self.key(epoch), t, client_isn, counter, idx) != cookie >> 6 {
+            return Err(CookieError::Invalid);
+        }
+        let table = if v6 { &MSS_TABLE_V6 } else { &MSS_TABLE_V4 };
+        Ok(Decoded {
+            mss: table[usize::from(idx)],
+        })
+    }
+}
+
+fn to_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => v.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v) => v.to_bits(),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tuple() -> CookieTuple {
+        CookieTuple {
+            src: "198.51.100.20".parse().unwrap(),
+            dst: "203.0.113.10".parse().unwrap(),
+            sport: 40000,
+            dport: 22,
+        }
+    }
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn round_trip() {
+        let c = SynCookies::new([7; 32], 60);
+        let k = c.mint(NOW, &tuple(), 1000, 6);
+        assert_eq!(
+            c.check(NOW, &tuple(), 1000, k, false),
+            Ok(Decoded { mss: 1460 })
+        );
+    }
+
+    #[test]
+    fn younger_than_60s_always_validates_older_than_300s_never() {
+        for start in (NOW..NOW + 600).step_by(7) {
+            let mut c = SynCookies::new([1; 32], 60);
+            c.refresh(start);
+            let k = c.mint(start, &tuple(), 42, 3);
+            for age in 0..60 {
+                c.refresh(start + age);
+                assert!(
+                    c.check(start + age, &tuple(), 42, k, false).is_ok(),
+                    "start {start} age {age}"
+                );
+            }
+            for age in 300..700 {
+                c.refresh(start + age);
+                assert!(
+                    c.check(start + age, &tuple(), 42, k, false).is_err(),
+                    "start {start} age {age}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn previous_secret_validates_and_rotation_holds_for_long_periods() {
+        // With a long rotation the 60 s guarantee comes from the counter alone.
+        let mut c = SynCookies::new([2; 32], 3600);
+        let k = c.mint(NOW, &tuple(), 5, 0);
+        c.refresh(NOW + 150);
+        assert!(c.check(NOW + 150, &tuple(), 5, k, false).is_ok());
+    }
+
+    #[test]
+    fn wrong_tuple_isn_or_seed_fails() {
+        let c = SynCookies::new([3; 32], 60);
+        let k = c.mint(NOW, &tuple(), 77, 2);
+        let mut t = tuple();
+        t.sport += 1;
+        assert_eq!(c.check(NOW, &t, 77, k, false), Err(CookieError::Invalid));
+        let mut t = tuple();
+        t.src = "198.51.100.21".parse().unwrap();
+        assert_eq!(c.check(NOW, &t, 77, k, false), Err(CookieError::Invalid));
+        assert_eq!(
+            c.check(NOW, &tuple(), 78, k, false),
+            Err(CookieError::Invalid)
+        );
+        assert_eq!(
+            c.check(NOW, &tuple(), 77, k ^ 1, false),
+            Err(CookieError::Invalid)
+        );
+        assert_eq!(
+            c.check(NOW, &tuple(), 77, k.wrapping_add(1 << 6), false),
+            Err(CookieError::Invalid)
+        );
+        let other = SynCookies::new([4; 32], 60);
+        assert_eq!(
+            other.check(NOW, &tuple(), 77, k, false),
+            Err(CookieError::Invalid)
+        );
+    }
+
+    #[test]
+    fn fleet_nodes_sharing_a_seed_validate_each_other() {
+        let a = SynCookies::new([9; 32], 60);
+        let mut b = SynCookies::new([9; 32], 60);
+        let k = a.mint(NOW, &tuple(), 1, 1);
+        b.refresh(NOW + 30);
+        assert!(b.check(NOW + 30, &tuple(), 1, k, false).is_ok());
+    }
+
+    #[test]
+    fn ipv6_tuples() {
+        let c = SynCookies::new([5; 32], 60);
+        let t = CookieTuple {
+            src: "2001:db8::20".parse().unwrap(),
+            dst: "2001:db8:100:1::10".parse().unwrap(),
+            sport: 1,
+            dport: 22,
+        };
+        let k = c.mint(NOW, &t, 9, 6);
+        assert_eq!(c.check(NOW, &t, 9, k, true), Ok(Decoded { mss: 1440 }));
+        // The IPv4-mapped form of an IPv4 tuple is a different tuple.
+        let v4 = tuple();
+        let mapped = CookieTuple {
+            src: "::ffff:198.51.100.20".parse().unwrap(),
+            dst: "::ffff:203.0.113.10".parse().unwrap(),
+            ..v4
+        };
+        let k4 = c.mint(NOW, &v4, 9, 0);
+        assert!(c.check(NOW, &mapped, 9, k4, true).is_err());
+    }
+
+    #[test]
+    fn mss_index_rounds_down() {
+        assert_eq!(mss_index(false, None), 0);
+        assert_eq!(mss_index(false, Some(100)), 0);
+        assert_eq!(mss_index(false, Some(1460)), 6);
+        assert_eq!(mss_index(false, Some(1459)), 5);
+        assert_eq!(mss_index(false, Some(65535)), 7);
+        assert_eq!(mss_index(true, Some(1440)), 6);
+        assert_eq!(mss_index(true, Some(1300)), 1);
+    }
+
+    #[test]
+    fn timestamp_option_bits() {
+        let o = TsOptions {
+            wscale: Some(7),
+            sack_perm: true,
+            ecn: false,
+        };
+        let ts = encode_tsval(1_000_000, o);
+        assert!(ts <= 1_000_000);
+        assert_eq!(decode_tsecr(ts), o);
+        let none = TsOptions::default();
+        assert_eq!(decode_tsecr(encode_tsval(5, none)), none);
+        let all = TsOptions {
+            wscale: Some(14),
+            sack_perm: true,
+            ecn: true,
+        };
+        assert_eq!(decode_tsecr(encode_tsval(u32::MAX, all)), all);
+        // Near zero the TSval wraps rather than running ahead of our clock.
+        let ts = encode_tsval(3, all);
+        assert_eq!(decode_tsecr(ts), all);
+        assert_eq!(ts, 3u32.wrapping_sub(64) & !0x3f | 0x3e);
+    }
+
+    proptest! {
+        #[test]
+        fn any_minted_cookie_validates_and_neighbours_do_not(
+            seed in any::<[u8; 32]>(), isn in any::<u32>(), sport in any::<u16>(),
+            dport in any::<u16>(), src in any::<u32>(), now in 1_000_000u64..4_000_000_000, idx in 0u8..8,
+            age in 0u64..60, flip in 0u32..32,
+        ) {
+            let t = CookieTuple { src: IpAddr::V4(src.into()), dst: "203.0.113.10".parse().unwrap(), sport, dport };
+            let mut c = SynCookies::new(seed, 60);
+            c.refresh(now);
+            let k = c.mint(now, &t, isn, idx);
+            c.refresh(now + age);
+            prop_assert_eq!(c.check(now + age, &t, isn, k, false).map(|d| d.mss), Ok(MSS_TABLE_V4[usize::from(idx)]));
+            // Flipping any MAC bit fails; flipping a low bit changes what is checked.
+            if flip >= 6 {
+                prop_assert!(c.check(now + age, &t, isn, k ^ (1 << flip), false).is_err());
+            }
+        }
+    }
+}
