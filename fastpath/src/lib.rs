@@ -17,6 +17,8 @@ mod macros;
 pub mod flow;
 pub mod lpm;
 pub mod pipeline;
+pub mod replay;
+pub mod stats;
 pub mod syncookie;
 pub mod tables;
 pub mod verdict;
