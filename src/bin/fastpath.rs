@@ -1,1 +1,52 @@
-fn main() {}
+//! `fastpath`: the L4 edge fast path.
+//!
+//! Subcommands: `replay` (captures through the pipeline), `bench` (throughput in memory),
+//! `explain` (why a frame gets its verdict).
+
+use clap::{Parser, Subcommand};
+use fastpath_cli::cmd;
+
+/// An L4 edge fast path on AF_XDP: drops what nobody configured, answers SYNs with SYN cookies,
+/// and hands valid flows to CDN and Spectrum workers.
+#[derive(Debug, Parser)]
+#[command(name = "fastpath", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a capture through the pipeline (the live code, clocked by the capture) and report
+    /// every verdict. With no arguments: the bundled capture and config.
+    Replay(cmd::replay::ReplayArgs),
+    /// Measure the pipeline's packets per second on a capture held in memory.
+    Bench(cmd::bench::BenchArgs),
+    /// Explain the verdict of one frame: the reason and the table entries that decided it.
+    Explain(cmd::explain::ExplainArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Replay(a) => cmd::replay::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Explain(a) => cmd::explain::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("fastpath: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -196,9 +196,9 @@ pub struct Tables {
     pub cdn: Cdn,
 }
 
-fn split<T: Copy>(
-    nets: impl Iterator<Item = (IpNet, T)>,
-) -> (Vec<(Ipv4Net, T)>, Vec<(Ipv6Net, T)>) {
+type Split<T> = (Vec<(Ipv4Net, T)>, Vec<(Ipv6Net, T)>);
+
+fn split<T: Copy>(nets: impl Iterator<Item = (IpNet, T)>) -> Split<T> {
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for (n, t) in nets {
         match n {
@@ -339,16 +339,17 @@ impl Tables {
                 let start = ports.len() as u32;
                 while i < claims.len() && claims[i].0 == ip && claims[i].1 == proto {
                     let e = claims[i].2;
-                    if let Some(prev) = ports.last().filter(|_| ports.len() as u32 > start) {
-                        if prev.hi >= e.lo {
-                            return Err(TablesError::AppConflict {
-                                a: spec.apps[prev.app as usize].id.clone(),
-                                b: spec.apps[e.app as usize].id.clone(),
-                                proto: proto.as_str(),
-                                ip,
-                                port: e.lo,
-                            });
-                        }
+                    if let Some(prev) = ports
+                        .last()
+                        .filter(|p| ports.len() as u32 > start && p.hi >= e.lo)
+                    {
+                        return Err(TablesError::AppConflict {
+                            a: spec.apps[prev.app as usize].id.clone(),
+                            b: spec.apps[e.app as usize].id.clone(),
+                            proto: proto.as_str(),
+                            ip,
+                            port: e.lo,
+                        });
                     }
                     ports.push(e);
                     i += 1;

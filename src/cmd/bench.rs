@@ -1,0 +1,347 @@
+//! `fastpath bench`: the pipeline's throughput on a capture held in memory.
+//!
+//! Each queue thread (pinned to its own core when there are enough) replays the whole capture
+//! again and again, with fresh flow state for every pass, exactly through
+//! `begin_batch`/`process`/`end_batch`. Frames are copied from a pristine copy into the batch's
+//! buffers before each batch (as a NIC would DMA them), outside the timed batch; workers are
+//! polled inline after each batch. Reported: packets per second per core (pipeline time only,
+//! and end to end including copies and workers), nanoseconds per packet at the median and
+//! 99th-percentile batch, and the verdict mix.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use fastpath::pipeline::Pipeline;
+use fastpath::replay::{CaptureReader, FRAME_ROOM};
+use fastpath::stats::NsHistogram;
+use fastpath::tables::Tables;
+use fastpath::worker::WorkerPools;
+use fastpath::{Reason, Verdict};
+use serde::Serialize;
+
+use crate::cmd::report::Mix;
+use crate::common::{self, BUNDLED_CAPTURE, BUNDLED_CAPTURE_NAME};
+
+/// Arguments of `fastpath bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Capture to run (held in memory). Default: the bundled capture `pcaps/mixed.pcap`.
+    pub pcap: Option<PathBuf>,
+    /// Configuration file (TOML). Default: the bundled `pcaps/edge-lab.toml`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Queue threads, one pinned per core (each runs the whole capture).
+    #[arg(long, default_value_t = 1)]
+    pub queues: usize,
+    /// SYN-cookie secret in hex (default: the config's, else random).
+    #[arg(long, value_name = "HEX")]
+    pub cookie_secret: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The result of one queue thread.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueResult {
+    /// Queue index.
+    pub queue: usize,
+    /// Core it was pinned to, if any.
+    pub core: Option<usize>,
+    /// Packets processed.
+    pub packets: u64,
+    /// Passes over the capture.
+    pub passes: u64,
+    /// Seconds spent inside batches (pipeline only).
+    pub pipeline_seconds: f64,
+    /// Seconds of wall time.
+    pub wall_seconds: f64,
+    /// Pipeline-only rate (packets / pipeline seconds), millions per second.
+    pub mpps_pipeline: f64,
+    /// End-to-end rate including frame copies and inline workers, millions per second.
+    pub mpps_end_to_end: f64,
+    /// Median per-packet time of a batch (ns).
+    pub ns_per_packet_p50: f64,
+    /// 99th-percentile per-packet time of a batch (ns).
+    pub ns_per_packet_p99: f64,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    /// Capture name.
+    pub capture: String,
+    /// Frames in the capture.
+    pub capture_frames: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Queue threads.
+    pub queues: usize,
+    /// Packets processed (all queues).
+    pub packets: u64,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Aggregate pipeline rate, millions of packets per second (sum over queues).
+    pub mpps: f64,
+    /// Pipeline rate per core (mean over queues).
+    pub mpps_per_core: f64,
+    /// End-to-end rate per core (copies and inline workers included).
+    pub mpps_per_core_end_to_end: f64,
+    /// Median per-packet time of a batch (ns, queue 0).
+    pub ns_per_packet_p50: f64,
+    /// 99th-percentile per-packet time of a batch (ns, queue 0).
+    pub ns_per_packet_p99: f64,
+    /// Verdict mix of one pass.
+    pub mix: Mix,
+    /// Per queue.
+    pub per_queue: Vec<QueueResult>,
+}
+
+struct Frame {
+    ts_ns: u64,
+    data: Vec<u8>,
+}
+
+fn load_frames(pcap: Option<&PathBuf>) -> Result<(Vec<Frame>, String)> {
+    let (source, name): (Box<dyn Read>, String) = match pcap {
+        Some(p) => (
+            Box::new(
+                File::open(p).with_context(|| format!("cannot open capture {}", p.display()))?,
+            ),
+            p.display().to_string(),
+        ),
+        None => (Box::new(BUNDLED_CAPTURE), BUNDLED_CAPTURE_NAME.to_string()),
+    };
+    let mut r = CaptureReader::new(std::io::BufReader::new(source))
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let mut frames = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(meta) = r
+        .next_into(&mut buf)
+        .map_err(|e| anyhow::anyhow!("{name}: frame {}: {e}", frames.len() + 1))?
+    {
+        frames.push(Frame {
+            ts_ns: meta.ts_ns,
+            data: buf.clone(),
+        });
+    }
+    if frames.is_empty() {
+        bail!("{name} has no frames to run");
+    }
+    Ok((frames, name))
+}
+
+/// Runs the benchmark and returns its result.
+///
+/// # Errors
+/// Bad config, unreadable or empty capture.
+pub fn execute(args: &BenchArgs) -> Result<BenchResult> {
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
+        bail!("--seconds must be in (0, 3600]");
+    }
+    if args.queues == 0 || args.queues > 256 {
+        bail!("--queues must be 1..=256");
+    }
+    let loaded = common::load_config(args.config.as_deref())?;
+    let seed = common::seed(args.cookie_secret.as_deref(), &loaded)?;
+    let (frames, name) = load_frames(args.pcap.as_ref())?;
+    let frames = Arc::new(frames);
+    let tables = Arc::new(Tables::build(&loaded.compiled.spec).context("compiling the tables")?);
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let duration = Duration::from_secs_f64(args.seconds);
+    let compiled = Arc::new(loaded.compiled);
+
+    let handles: Vec<_> = (0..args.queues)
+        .map(|q| {
+            let frames = Arc::clone(&frames);
+            let tables = Arc::clone(&tables);
+            let compiled = Arc::clone(&compiled);
+            let core = (args.queues <= cores.len()).then(|| cores[q]);
+            std::thread::spawn(move || {
+                run_queue(q, core, &frames, &tables, &compiled, seed, duration)
+            })
+        })
+        .collect();
+    let mut per_queue = Vec::new();
+    let mut mix = None;
+    for h in handles {
+        let (r, m) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a bench thread panicked"))?;
+        mix.get_or_insert(m);
+        per_queue.push(r);
+    }
+    let packets: u64 = per_queue.iter().map(|r| r.packets).sum();
+    let seconds = per_queue.iter().map(|r| r.wall_seconds).fold(0.0, f64::max);
+    let n = per_queue.len() as f64;
+    Ok(BenchResult {
+        capture: name,
+        capture_frames: frames.len(),
+        batch_size: compiled.pipeline.batch_size,
+        queues: args.queues,
+        packets,
+        seconds,
+        mpps: per_queue.iter().map(|r| r.mpps_pipeline).sum(),
+        mpps_per_core: per_queue.iter().map(|r| r.mpps_pipeline).sum::<f64>() / n,
+        mpps_per_core_end_to_end: per_queue.iter().map(|r| r.mpps_end_to_end).sum::<f64>() / n,
+        ns_per_packet_p50: per_queue[0].ns_per_packet_p50,
+        ns_per_packet_p99: per_queue[0].ns_per_packet_p99,
+        mix: mix.unwrap_or_default(),
+        per_queue,
+    })
+}
+
+fn run_queue(
+    q: usize,
+    core: Option<core_affinity::CoreId>,
+    frames: &[Frame],
+    tables: &Tables,
+    compiled: &control::config::Compiled,
+    seed: [u8; 32],
+    duration: Duration,
+) -> (QueueResult, Mix) {
+    let pinned = core
+        .filter(|c| core_affinity::set_for_current(*c))
+        .map(|c| c.id);
+    let batch = compiled.pipeline.batch_size;
+    let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; FRAME_ROOM]).collect();
+    for (b, f) in bufs.iter_mut().zip(frames.iter().cycle()) {
+        b.resize(f.data.len().max(FRAME_ROOM), 0);
+    }
+    let per_packet = NsHistogram::default();
+    let mut packets = 0u64;
+    let mut passes = 0u64;
+    let mut pipeline_ns = 0u64;
+    let mut first_mix: Option<[u64; Reason::COUNT]> = None;
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let (pools, mut workers) = WorkerPools::new(
+            &compiled.workers,
+            fastpath::worker::Timeouts::from(&compiled.pipeline),
+        );
+        let mut p = Pipeline::new(
+            q as u16,
+            &compiled.pipeline,
+            &compiled.cookies,
+            seed,
+            1500,
+            pools,
+        );
+        for chunk in frames.chunks(batch) {
+            for (b, f) in bufs.iter_mut().zip(chunk) {
+                if b.len() < f.data.len() {
+                    b.resize(f.data.len(), 0);
+                }
+                b[..f.data.len()].copy_from_slice(&f.data);
+            }
+            let t0 = Instant::now();
+            p.begin_batch(chunk[0].ts_ns);
+            for (b, f) in bufs.iter_mut().zip(chunk) {
+                let o = p.process(tables, f.ts_ns, b, f.data.len());
+                std::hint::black_box(o);
+            }
+            p.end_batch();
+            let ns = t0.elapsed().as_nanos() as u64;
+            pipeline_ns += ns;
+            per_packet.record(ns / chunk.len() as u64);
+            packets += chunk.len() as u64;
+            for w in &mut workers {
+                w.poll(usize::MAX);
+            }
+        }
+        passes += 1;
+        if first_mix.is_none() {
+            first_mix = Some(p.stats().reasons.snapshot());
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let pipeline_seconds = pipeline_ns as f64 / 1e9;
+    let r = QueueResult {
+        queue: q,
+        core: pinned,
+        packets,
+        passes,
+        pipeline_seconds,
+        wall_seconds: wall,
+        mpps_pipeline: packets as f64 / pipeline_seconds.max(1e-9) / 1e6,
+        mpps_end_to_end: packets as f64 / wall.max(1e-9) / 1e6,
+        ns_per_packet_p50: per_packet.quantile(0.5) as f64,
+        ns_per_packet_p99: per_packet.quantile(0.99) as f64,
+    };
+    (
+        r,
+        Mix::from_counts(&first_mix.unwrap_or([0; Reason::COUNT])),
+    )
+}
+
+/// Runs `fastpath bench` and prints the result.
+///
+/// # Errors
+/// As [`execute`].
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let r = execute(args)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "bench: {} ({} frames), batch {}, {} queue(s), {:.1} s",
+        r.capture, r.capture_frames, r.batch_size, r.queues, r.seconds
+    )?;
+    writeln!(
+        out,
+        "{:<6} {:<5} {:>12} {:>7} {:>14} {:>14} {:>10} {:>10}",
+        "queue",
+        "core",
+        "packets",
+        "passes",
+        "Mpps pipeline",
+        "Mpps end2end",
+        "ns/pkt p50",
+        "ns/pkt p99"
+    )?;
+    for q in &r.per_queue {
+        writeln!(
+            out,
+            "{:<6} {:<5} {:>12} {:>7} {:>14.2} {:>14.2} {:>10.0} {:>10.0}",
+            q.queue,
+            q.core.map_or("-".to_string(), |c| c.to_string()),
+            q.packets,
+            q.passes,
+            q.mpps_pipeline,
+            q.mpps_end_to_end,
+            q.ns_per_packet_p50,
+            q.ns_per_packet_p99
+        )?;
+    }
+    writeln!(
+        out,
+        "total: {:.2} Mpps ({:.2} Mpps per core; {:.2} end to end)",
+        r.mpps, r.mpps_per_core, r.mpps_per_core_end_to_end
+    )?;
+    write!(out, "mix per pass:")?;
+    for v in Verdict::ALL {
+        write!(
+            out,
+            " {} {}",
+            v.as_str(),
+            r.mix.verdicts.get(v.as_str()).copied().unwrap_or(0)
+        )?;
+    }
+    writeln!(out)?;
+    for (reason, n) in &r.mix.reasons {
+        writeln!(out, "  {reason:<22} {n}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! `fastpath replay`: runs a capture through the pipeline and reports every verdict.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use fastpath::replay::{
+    CaptureReader, FrameReport, PcapNgWriter, PcapWriter, Replay, ReplaySettings, Sink,
+};
+use fastpath::tables::{SharedTables, Tables};
+
+use crate::cmd::report::Summary;
+use crate::common::{self, BUNDLED_CAPTURE, BUNDLED_CAPTURE_NAME};
+
+/// Arguments of `fastpath replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture to replay (pcap or pcapng; Ethernet, raw IP, Linux cooked or BSD loopback link
+    /// types). Default: the bundled capture `pcaps/mixed.pcap`.
+    pub pcap: Option<PathBuf>,
+    /// Configuration file (TOML). Default: the bundled `pcaps/edge-lab.toml`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Write one JSON object per input frame, in order:
+    /// {"frame","verdict","reason","service","app","worker"}.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub verdicts: Option<PathBuf>,
+    /// Write every frame we transmit (SYN-ACKs, RSTs, ICMP errors), in order, as a pcap.
+    #[arg(long, value_name = "FILE.pcap")]
+    pub tx_out: Option<PathBuf>,
+    /// Write the input as a pcapng whose packet comments carry verdict and reason (Wireshark
+    /// shows them in the packet details and with the `frame.comment` filter).
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub out: Option<PathBuf>,
+    /// SYN-cookie secret in hex (up to 32 bytes). Fixes the cookies so that the output is
+    /// reproducible byte for byte. Default: the config's `syn_cookies.secret`, else random.
+    #[arg(long, value_name = "HEX")]
+    pub cookie_secret: Option<String>,
+    /// Print the summary as one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One line of `--verdicts` (field order as documented).
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct VerdictLine {
+    /// 1-based frame number.
+    pub frame: u64,
+    /// `pass`, `drop`, `tx` or `forward`.
+    pub verdict: String,
+    /// The reason.
+    pub reason: String,
+    /// `cdn` or `spectrum`, once known.
+    pub service: Option<String>,
+    /// The Spectrum app's id, once known.
+    pub app: Option<String>,
+    /// The worker within the service's pool, once known.
+    pub worker: Option<u16>,
+}
+
+impl VerdictLine {
+    /// The line of one report.
+    pub fn of(r: &FrameReport<'_>) -> VerdictLine {
+        let o = &r.outcome;
+        VerdictLine {
+            frame: r.frame,
+            verdict: o.verdict().as_str().into(),
+            reason: o.reason.as_str().into(),
+            service: o.service.map(|s| s.as_str().into()),
+            app: o
+                .app
+                .and_then(|a| r.tables.apps.get(a as usize))
+                .map(|a| a.id.clone()),
+            worker: o.worker,
+        }
+    }
+}
+
+/// Writes `--verdicts` lines.
+struct Verdicts<W: Write>(W);
+
+impl<W: Write> Sink for Verdicts<W> {
+    fn frame(&mut self, r: &FrameReport<'_>) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.0, &VerdictLine::of(r))?;
+        self.0.write_all(b"\n")
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Writes `--tx-out`.
+struct TxOut<W: Write>(PcapWriter<W>);
+
+impl<W: Write> Sink for TxOut<W> {
+    fn frame(&mut self, r: &FrameReport<'_>) -> std::io::Result<()> {
+        match r.tx {
+            Some(tx) => self.0.write(r.ts_ns, tx),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.0.finish()
+    }
+}
+
+/// Writes `--out`.
+struct Annotated<W: Write>(PcapNgWriter<W>);
+
+impl<W: Write> Sink for Annotated<W> {
+    fn frame(&mut self, r: &FrameReport<'_>) -> std::io::Result<()> {
+        let o = &r.outcome;
+        let mut c = format!("fastpath: {} {}", o.verdict().as_str(), o.reason.as_str());
+        if let Some(s) = o.service {
+            c.push_str(&format!(" service={s}"));
+        }
+        if let Some(a) = o.app.and_then(|a| r.tables.apps.get(a as usize)) {
+            c.push_str(&format!(" app={}", a.id));
+        }
+        if let Some(w) = o.worker {
+            c.push_str(&format!(" worker={w}"));
+        }
+        self.0.write(r.ts_ns, r.data, Some(&c))
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.0.finish()
+    }
+}
+
+/// Several sinks in a row.
+struct Fanout(Vec<Box<dyn Sink>>);
+
+impl Sink for Fanout {
+    fn frame(&mut self, r: &FrameReport<'_>) -> std::io::Result<()> {
+        for s in &mut self.0 {
+            s.frame(r)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        for s in &mut self.0 {
+            s.finish()?;
+        }
+        Ok(())
+    }
+}
+
+fn create(p: &PathBuf) -> Result<BufWriter<File>> {
+    Ok(BufWriter::new(File::create(p).with_context(|| {
+        format!("cannot create {}", p.display())
+    })?))
+}
+
+/// What a replay produced, for tests and the bench.
+#[derive(Debug)]
+pub struct ReplayRun {
+    /// The summary.
+    pub summary: Summary,
+}
+
+/// Runs `fastpath replay` and prints the summary.
+///
+/// # Errors
+/// A config, capture or output file that cannot be read or written, a capture that cannot be
+/// read to the end (after reporting the frames before the problem).
+pub fn run(args: &ReplayArgs) -> Result<()> {
+    let run = execute(args)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &run.summary)?;
+        writeln!(out)?;
+    } else {
+        run.summary.print(&mut out)?;
+    }
+    if let Some(e) = &run.summary.error {
+        anyhow::bail!("{e}");
+    }
+    Ok(())
+}
+
+/// Replays as `args` say and returns the summary (printing nothing on stdout).
+///
+/// # Errors
+/// As [`run`], except that a capture that cannot be read to the end is reported in
+/// `summary.error`.
+pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
+    let loaded = common::load_config(args.config.as_deref())?;
+    let seed = common::seed(args.cookie_secret.as_deref(), &loaded)?;
+    let (source, capture_name): (Box<dyn Read>, String) = match &args.pcap {
+        Some(p) => (
+            Box::new(
+                File::open(p).with_context(|| format!("cannot open capture {}", p.display()))?,
+            ),
+            p.display().to_string(),
+        ),
+        None => (Box::new(BUNDLED_CAPTURE), BUNDLED_CAPTURE_NAME.to_string()),
+    };
+    let mut reader = CaptureReader::new(std::io::BufReader::new(source))
+        .map_err(|e| anyhow::anyhow!("{capture_name}: {e}"))?;
+    let tables = Tables::build(&loaded.compiled.spec).context("compiling the tables")?;
+    let shared = SharedTables::new(tables);
+    let settings = ReplaySettings {
+        pipeline: loaded.compiled.pipeline.clone(),
+        cookies: loaded.compiled.cookies.clone(),
+        workers: loaded.compiled.workers.clone(),
+        seed,
+        mtu: 1500,
+    };
+    let mut replay = Replay::new(Arc::clone(&shared), &settings);
+
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(p) = &args.verdicts {
+        sinks.push(Box::new(Verdicts(create(p)?)));
+    }
+    if let Some(p) = &args.tx_out {
+        sinks.push(Box::new(TxOut(
+            PcapWriter::new(create(p)?).context("writing --tx-out")?,
+        )));
+    }
+    if let Some(p) = &args.out {
+        sinks.push(Box::new(Annotated(
+            PcapNgWriter::new(create(p)?).context("writing --out")?,
+        )));
+    }
+    let mut fanout = Fanout(sinks);
+
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} frames {per_sec} {elapsed}")
+                .expect("valid template"),
+        );
+        b
+    });
+    let started = Instant::now();
+    let result = replay.run(&mut reader, &mut fanout, &mut |n| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    });
+    replay.finish();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let wall = started.elapsed();
+    fanout.finish().context("writing output")?;
+    let error = match result {
+        Ok(()) => None,
+        Err(fastpath::replay::ReplayError::Sink(e)) => return Err(e).context("writing output"),
+        Err(e) => Some(format!("{capture_name}: {e}")),
+    };
+    let summary = Summary::build(
+        &replay,
+        &shared.load(),
+        &capture_name,
+        &loaded.name,
+        wall,
+        error,
+    );
+    Ok(ReplayRun { summary })
+}
