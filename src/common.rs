@@ -38,7 +38,7 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
     let config = Config::from_toml_str(&text)
         .map_err(|e| anyhow::anyhow!("{name} is not a valid config:\n{e}"))?;
     let compiled = config
-        .compile(1)
+        .compile(1, &control::config::Slots::default())
         .map_err(|e| anyhow::anyhow!("{name} does not compile:\n{e}"))?;
     Ok(Loaded {
         config,

@@ -1,5 +1,8 @@
-//! The control plane: the configuration model (TOML, with the shapes of the public Spectrum and
-//! BYOIP APIs), its validation, and its compilation into the data plane's tables.
+//! The control plane of the edge fast path: the configuration model ([`config`]): loading,
+//! validation with errors a person can act on, the origin policy, and compilation into the
+//! data plane's tables.
+//!
+//! Only this crate reads configuration files; `fastpath` takes the compiled values.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

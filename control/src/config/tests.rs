@@ -1,499 +1,437 @@
-//! One test per validation rule, each checking the key path and the message.
+//! Loading, round trip and API-shape tests, and helpers shared by the rule tests.
 
 use super::*;
 
-const LAB: &str = include_str!("../../testdata/edge-lab.toml");
+/// The lab configuration, as committed in `testdata/`.
+pub(crate) const LAB: &str = include_str!("../../testdata/edge-lab.toml");
 
-fn lab() -> Config {
-    Config::from_toml_str(LAB).unwrap_or_else(|e| panic!("the lab config must load:\n{e}"))
+/// Loads `src`, panicking with every error if it is refused.
+pub(crate) fn load(src: &str) -> Config {
+    match Config::from_toml_str(src) {
+        Ok(c) => c,
+        Err(e) => panic!("refused:\n{e}"),
+    }
 }
 
-/// Loads `LAB` with `edit` applied and returns its errors.
-fn errors(edit: impl FnOnce(&mut Config)) -> ConfigErrors {
-    let mut c = lab();
-    edit(&mut c);
-    c.validate().expect_err("the edit must be refused")
+/// The lab config.
+pub(crate) fn lab() -> Config {
+    load(LAB)
 }
 
-fn has(errs: &ConfigErrors, path: &str, text: &str) {
-    assert!(
-        errs.0
-            .iter()
-            .any(|e| e.path == path && e.to_string().contains(text)),
-        "expected an error at {path} containing {text:?}, got:\n{errs}"
+/// Loads `src`, which must be refused, and returns the errors.
+pub(crate) fn refuse(src: &str) -> ConfigErrors {
+    match Config::from_toml_str(src) {
+        Ok(c) => panic!("accepted: {c:#?}"),
+        Err(e) => e,
+    }
+}
+
+/// The lab config with `edit` applied to its text, which must be refused.
+pub(crate) fn refuse_lab(from: &str, to: &str) -> ConfigErrors {
+    assert!(LAB.contains(from), "the lab config has no {from:?}");
+    refuse(&LAB.replacen(from, to, 1))
+}
+
+/// Asserts that `errors` holds exactly one error at `key`, with `rule` and `value`, whose
+/// message contains every part of `says`; returns it.
+#[track_caller]
+pub(crate) fn one<'a>(
+    errors: &'a ConfigErrors,
+    rule: Rule,
+    key: &'a str,
+    value: Option<&str>,
+    says: &[&str],
+) -> &'a ConfigError {
+    let at: Vec<_> = errors.at(key).filter(|e| e.rule == rule).collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "want one {rule} error at {key}, got:\n{errors}"
     );
+    let e = at[0];
+    assert_eq!(e.value.as_deref(), value, "value of {e}");
+    for s in says {
+        assert!(e.message.contains(s), "{e}\ndoes not say {s:?}");
+    }
+    e
 }
 
-fn net(s: &str) -> ipnet::IpNet {
-    s.parse().unwrap()
+/// Builds every accepted config's tables, to prove that what validates also builds.
+#[track_caller]
+pub(crate) fn builds(c: &Config) {
+    let compiled = c.compile(1, &Slots::default()).expect("compiles");
+    fastpath::tables::Tables::build(&compiled.spec).expect("builds");
 }
 
 #[test]
-fn the_contract_config_loads_compiles_and_builds() {
+fn lab_config_loads_compiles_and_builds() {
     let c = lab();
     assert_eq!(c.node.name, "edge-lab");
+    assert_eq!(c.prefixes.len(), 2);
+    assert_eq!(c.bindings.len(), 4);
     assert_eq!(c.spectrum_apps.len(), 3);
-    let compiled = c.compile(1).unwrap();
-    assert_eq!(
-        compiled
-            .spec
-            .apps
-            .iter()
-            .map(|a| a.slot)
-            .collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
-    assert_eq!(compiled.spec.access_rules.len(), 2);
-    assert_eq!(compiled.cookies.rotate_secs, 60);
-    let t = fastpath::tables::Tables::build(&compiled.spec).unwrap();
-    assert_eq!(t.version(), 1);
-    let d = t.dest("203.0.113.12".parse().unwrap()).unwrap();
-    assert_eq!(
-        t.app_at(d, fastpath::tables::L4Proto::Tcp, 1500)
-            .map(|a| t.apps[a as usize].id.as_str()),
-        Some("range")
-    );
+    assert_eq!(c.access_rules.len(), 2);
+    builds(&c);
+    let from_file = Config::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/edge-lab.toml"
+    ))
+    .expect("loads from the file");
+    assert_eq!(from_file, c);
 }
 
 #[test]
-fn round_trips_through_toml() {
+fn to_toml_string_round_trips() {
     let c = lab();
-    let s = c.to_toml_string().unwrap();
-    assert_eq!(Config::from_toml_str(&s).unwrap(), c);
-}
-
-#[test]
-fn unknown_keys_are_refused_with_their_line() {
-    let e = Config::from_toml_str(&format!("{LAB}\n[cdn2]\nx = 1\n")).unwrap_err();
-    assert!(e.to_string().contains("unknown field `cdn2`"), "{e}");
-    assert!(e.0[0].path.starts_with("line "), "{e}");
-    let e = Config::from_toml_str(
-        &LAB.replace("ip_firewall = true", "ip_firewall = true\nfirewall = true"),
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("unknown field `firewall`"), "{e}");
-}
-
-#[test]
-fn prefix_too_long() {
-    let e = errors(|c| c.prefixes[0].cidr = net("203.0.113.0/25"));
-    has(&e, "prefixes[0].cidr", "/24 or shorter");
-    let e = errors(|c| c.prefixes[1].cidr = net("2001:db8:100::/56"));
-    has(&e, "prefixes[1].cidr", "/48 or shorter");
-}
-
-#[test]
-fn host_bits_are_refused_with_the_truncated_form() {
-    let e = errors(|c| c.prefixes[0].cidr = net("203.0.113.1/24"));
-    has(&e, "prefixes[0].cidr", "did you mean 203.0.113.0/24");
-}
-
-#[test]
-fn overlapping_prefixes() {
-    let e = errors(|c| {
-        c.prefixes.push(Prefix {
-            cidr: net("203.0.0.0/16"),
-            advertised: false,
-            description: None,
-        });
-    });
-    has(&e, "prefixes[2].cidr", "overlaps prefixes[0]");
-}
-
-#[test]
-fn binding_outside_every_prefix() {
-    let e = errors(|c| c.bindings[1].cidr = net("198.51.100.0/25"));
-    has(&e, "bindings[1].cidr", "outside every onboarded prefix");
-}
-
-#[test]
-fn advertised_prefix_without_default_binding() {
-    let e = errors(|c| {
-        c.bindings.remove(0);
-        c.spectrum_apps.clear();
-    });
-    has(&e, "prefixes[0].cidr", "default binding spanning it whole");
-}
-
-#[test]
-fn an_unadvertised_prefix_may_have_no_binding() {
-    let mut c = lab();
-    c.prefixes.push(Prefix {
-        cidr: net("198.18.0.0/24"),
+    let text = c.to_toml_string().unwrap();
+    assert_eq!(load(&text), c, "{text}");
+    // Every optional field set, to cover the writers of every value type.
+    let mut full = c.clone();
+    full.syn_cookies.secret = Some(Secret("0f".repeat(32)));
+    full.syn_cookies.mss = Some(1400);
+    full.prefixes.push(Prefix {
+        cidr: "198.18.0.0/24".parse().unwrap(),
         advertised: false,
-        description: Some("onboarding".into()),
     });
-    c.validate().unwrap();
-    let t = fastpath::tables::Tables::build(&c.compile(1).unwrap().spec).unwrap();
-    let d = t.dest("198.18.0.1".parse().unwrap()).unwrap();
-    assert!(t.binding(d).is_none());
-}
-
-#[test]
-fn duplicate_bindings_and_ids() {
-    let e = errors(|c| {
-        let b = c.bindings[1].clone();
-        c.bindings.push(b);
+    full.bindings[1].id = Some("cdn-upper".into());
+    full.bindings[1].unconfigured = fastpath::tables::Unconfigured::Reset;
+    let app = &mut full.spectrum_apps[0];
+    app.tls = Some(Tls::Full);
+    app.dns = Some(Dns {
+        kind: "CNAME".into(),
+        name: "ssh.example.com".into(),
     });
-    has(&e, "bindings[4].cidr", "bindings[1] binds the same range");
-    let e = errors(|c| {
-        c.bindings[0].id = Some("x".into());
-        c.bindings[1].id = Some("x".into());
-    });
-    has(&e, "bindings[1].id", "same id");
+    app.argo_smart_routing = Some(true);
+    app.spp = Some(false);
+    app.traffic_type = fastpath::tables::TrafficType::Https;
+    full.spectrum_apps[1].spp = Some(true);
+    full.spectrum_apps[1].proxy_protocol = fastpath::tables::ProxyProtocol::Off;
+    full.access_rules[0].id = Some("block-net".into());
+    let text = full.to_toml_string().unwrap();
+    assert_eq!(load(&text), full, "{text}");
+    builds(&full);
+    // And the default config (no prefixes at all) is valid and round-trips.
+    let d = Config::default();
+    assert_eq!(load(&d.to_toml_string().unwrap()), d);
+    builds(&d);
 }
 
 #[test]
-fn magic_transit_is_not_served() {
-    let e =
-        Config::from_toml_str(&LAB.replacen("service = \"cdn\"", "service = \"Magic Transit\"", 1))
-            .unwrap_err();
-    has(&e, "bindings[1].service", "not served by this edge");
-    let e = Config::from_toml_str(&LAB.replacen("service = \"cdn\"", "service = \"ftp\"", 1))
-        .unwrap_err();
-    assert!(e.to_string().contains("unknown service"), "{e}");
-}
-
-#[test]
-fn service_names_of_the_api_are_accepted() {
-    let c =
-        Config::from_toml_str(&LAB.replacen("service = \"cdn\"", "service = \"CDN\"", 1)).unwrap();
-    assert_eq!(c.bindings[1].service, ServiceName::Cdn);
-}
-
-#[test]
-fn two_apps_claiming_the_same_port() {
-    let e = errors(|c| {
-        let mut a = c.spectrum_apps[0].clone();
-        a.id = Some("ssh2".into());
-        a.protocol = "tcp/20-30".into();
-        a.origin_direct = vec!["tcp://192.0.2.1:20-30".into()];
-        c.spectrum_apps.push(a);
-    });
-    has(
-        &e,
-        "spectrum_apps[3].protocol",
-        "apps \"ssh\" and \"ssh2\" both claim tcp/22 on 203.0.113.10",
-    );
-}
-
-#[test]
-fn range_edges_are_inclusive_for_conflicts() {
-    let e = errors(|c| {
-        let mut a = c.spectrum_apps[2].clone();
-        a.id = Some("edge".into());
-        a.protocol = "tcp/2000".into();
-        a.origin_direct = vec!["tcp://192.0.2.3:80".into()];
-        c.spectrum_apps.push(a);
-    });
-    has(&e, "spectrum_apps[3].protocol", "both claim tcp/2000");
-    // Same port, other protocol: fine.
-    let mut c = lab();
-    let mut a = c.spectrum_apps[0].clone();
-    a.id = Some("ssh-udp".into());
-    a.protocol = "udp/22".into();
-    a.origin_direct = vec!["udp://192.0.2.1:22".into()];
-    c.spectrum_apps.push(a);
-    c.validate().unwrap();
-}
-
-#[test]
-fn edge_ip_outside_a_spectrum_binding() {
-    let e =
-        errors(|c| c.spectrum_apps[0].edge_ips.as_mut().unwrap().ips[0] = "203.0.113.200".into());
-    has(
-        &e,
-        "spectrum_apps[0].edge_ips.ips[0]",
-        "service cdn; edge IPs must be inside a spectrum binding",
-    );
-    let e =
-        errors(|c| c.spectrum_apps[0].edge_ips.as_mut().unwrap().ips[0] = "198.51.100.1".into());
-    has(&e, "spectrum_apps[0].edge_ips.ips[0]", "lies in no binding");
-    let e = errors(|c| c.spectrum_apps[0].edge_ips.as_mut().unwrap().kind = "dynamic".into());
-    has(&e, "spectrum_apps[0].edge_ips.type", "only static edge IPs");
-}
-
-#[test]
-fn port_ranges_of_different_sizes() {
-    let e = errors(|c| c.spectrum_apps[2].origin_direct[0] = "tcp://192.0.2.3:3000-3999".into());
-    has(
-        &e,
-        "spectrum_apps[2].origin_direct[0]",
-        "the edge has 1001 port(s) (1000-2000) but the origin 1000 (3000-3999)",
-    );
-    let e = errors(|c| c.spectrum_apps[2].origin_direct[0] = "tcp://192.0.2.3:3000".into());
-    has(&e, "spectrum_apps[2].origin_direct[0]", "offset for offset");
-}
-
-#[test]
-fn ports_out_of_range() {
-    for (proto, text) in [
-        ("tcp/0", "port 0 is out of range"),
-        ("tcp/65536", "port 65536 is out of range"),
-        ("tcp/20-10", "runs backwards"),
-        ("sctp/5", "not tcp or udp"),
-        ("tcp22", "expected PROTOCOL/PORT"),
-    ] {
-        let e = errors(|c| c.spectrum_apps[0].protocol = proto.into());
-        has(&e, "spectrum_apps[0].protocol", text);
+fn every_section_is_known_to_the_per_table_pass() {
+    let text = Config::default().to_toml_string().unwrap();
+    let t: toml::Table = toml::from_str(&text).unwrap();
+    for k in t.keys() {
+        assert!(
+            load::SECTIONS.contains(&k.as_str()),
+            "{k} missing from SECTIONS"
+        );
     }
-    let e = errors(|c| c.cdn.tcp_ports.push(70000));
-    has(&e, "cdn.tcp_ports[13]", "out of range");
-    let e = errors(|c| c.cdn.udp_ports.push(443));
-    has(&e, "cdn.udp_ports[1]", "listed twice");
+    assert_eq!(t.len(), load::SECTIONS.len());
 }
 
 #[test]
-fn reserved_origins_need_a_delegation() {
-    let e = errors(|c| c.spectrum_apps[1].origin_direct[0] = "udp://10.0.0.1:27015".into());
-    has(
-        &e,
-        "spectrum_apps[1].origin_direct[0]",
-        "RFC 1918 private-use 10.0.0.0/8",
-    );
-    has(
-        &e,
-        "spectrum_apps[1].origin_direct[0]",
-        "[[origin_policy.delegations]] cidr = \"10.0.0.0/8\"",
-    );
-    // The lab's 192.0.2.0/24 origins are TEST-NET-1 and pass only thanks to the delegation.
-    let e = errors(|c| c.origin_policy.delegations.clear());
-    has(
-        &e,
-        "spectrum_apps[0].origin_direct[0]",
-        "RFC 5737 documentation (TEST-NET-1)",
-    );
-}
-
-#[test]
-fn origins_inside_our_prefixes_need_a_delegation() {
-    let e = errors(|c| c.spectrum_apps[0].origin_direct[0] = "tcp://[2001:db8:100:2::5]:22".into());
-    has(
-        &e,
-        "spectrum_apps[0].origin_direct[0]",
-        "inside our own prefix 2001:db8:100::/48",
-    );
-}
-
-#[test]
-fn an_edge_ip_is_never_an_origin_even_delegated() {
-    let e = errors(|c| {
-        c.spectrum_apps[0].origin_direct[0] = "tcp://203.0.113.12:22".into();
-        c.origin_policy.delegations.push(Delegation {
-            cidr: net("203.0.113.0/24"),
-            notes: None,
-        });
-    });
-    has(
-        &e,
-        "spectrum_apps[0].origin_direct[0]",
-        "is a Spectrum edge IP",
-    );
-}
-
-#[test]
-fn origin_check_answers_like_the_addressing_api() {
-    let c = lab();
-    let a = origin_check(&c, net("192.0.2.1/32"));
-    assert_eq!(
-        (
-            a.allowed,
-            a.is_managed,
-            a.is_delegated,
-            a.is_reserved,
-            a.has_binding
-        ),
-        (true, false, true, true, false)
-    );
-    let a = origin_check(&c, net("203.0.113.10/32"));
-    assert_eq!(
-        (a.allowed, a.is_managed, a.has_binding),
-        (false, true, true)
-    );
-    let a = origin_check(&c, net("8.8.8.8/32"));
-    assert!(a.allowed && !a.is_reserved && !a.is_managed);
-    let json = serde_json::to_value(origin_check(&c, net("10.1.0.0/16"))).unwrap();
-    assert_eq!(json["allowed"], false);
-    assert_eq!(json["is_reserved"], true);
-}
-
-#[test]
-fn origin_scheme_and_syntax() {
-    let e = errors(|c| c.spectrum_apps[0].origin_direct[0] = "udp://192.0.2.1:22".into());
-    has(
-        &e,
-        "spectrum_apps[0].origin_direct[0]",
-        "must match the app's protocol: tcp://",
-    );
-    let e = errors(|c| c.spectrum_apps[0].origin_direct[0] = "tcp://2001:db8::1:22".into());
-    has(&e, "spectrum_apps[0].origin_direct[0]", "in brackets");
-    let e = errors(|c| c.spectrum_apps[0].origin_direct[0] = "tcp://origin.example.com:22".into());
-    has(
-        &e,
-        "spectrum_apps[0].origin_direct[0]",
-        "origins by name are not supported",
-    );
-    let e = errors(|c| c.spectrum_apps[0].origin_direct.clear());
-    has(&e, "spectrum_apps[0].origin_direct", "at least one origin");
-}
-
-#[test]
-fn proxy_protocol_per_transport() {
-    let e = errors(|c| c.spectrum_apps[1].proxy_protocol = ProxyProtocolSetting::V1);
-    has(&e, "spectrum_apps[1].proxy_protocol", "for TCP only");
-    let e = errors(|c| c.spectrum_apps[0].proxy_protocol = ProxyProtocolSetting::Simple);
-    has(&e, "spectrum_apps[0].proxy_protocol", "for UDP only");
-    let e = errors(|c| c.spectrum_apps[1].traffic_type = TrafficTypeName::Http);
-    has(&e, "spectrum_apps[1].traffic_type", "direct only");
-}
-
-#[test]
-fn origin_dns_is_refused() {
-    let e = errors(|c| {
-        c.spectrum_apps[0].origin_dns = Some(OriginDns {
-            name: "o.example.com".into(),
-            ttl: Some(1200),
-            kind: None,
-        });
-        c.spectrum_apps[0].origin_port = Some(PortOrRange::Port(22));
-    });
-    has(&e, "spectrum_apps[0].origin_dns", "use origin_direct");
-    has(&e, "spectrum_apps[0].origin_port", "not supported here");
-}
-
-#[test]
-fn apps_need_unique_ids() {
-    let e = errors(|c| c.spectrum_apps[1].id = Some("ssh".into()));
-    has(
-        &e,
-        "spectrum_apps[1].id",
-        "spectrum_apps[0] has the same id",
-    );
-    let e = errors(|c| c.spectrum_apps[1].id = None);
-    has(&e, "spectrum_apps[1].id", "needs an id");
-}
-
-#[test]
-fn access_rule_values() {
-    let e = errors(|c| c.access_rules[1].value = "198.51.100.7/32".into());
-    has(&e, "access_rules[1].value", "use target = \"ip_range\"");
-    let e = errors(|c| c.access_rules[0].value = "198.51.100.1/24".into());
-    has(&e, "access_rules[0].value", "did you mean 198.51.100.0/24");
-    let e = errors(|c| c.access_rules[0].target = RuleTarget::Country);
-    has(&e, "access_rules[0].target", "need a prefix table");
-    let e = errors(|c| {
-        let r = c.access_rules[0].clone();
-        c.access_rules.push(r);
-    });
-    has(
-        &e,
-        "access_rules[2].value",
-        "access_rules[0] already covers exactly 198.51.100.0/24",
-    );
-}
-
-#[test]
-fn cdn_pool_members() {
-    let e = errors(|c| c.cdn.pool.push("tcp://203.0.113.10:443".into()));
-    has(&e, "cdn.pool[1]", "Spectrum edge IP");
-    let e = errors(|c| c.cdn.pool.push("udp://192.0.2.9:443".into()));
-    has(&e, "cdn.pool[1]", "tcp://IP:PORT");
-    // L7 proxies on private addresses are fine.
-    let mut c = lab();
-    c.cdn.pool.push("tcp://10.1.2.3:443".into());
-    c.validate().unwrap();
-}
-
-#[test]
-fn settings_ranges_and_secret() {
-    let e = errors(|c| c.syn_cookies.rotate_secs = 10);
-    has(
-        &e,
-        "syn_cookies.rotate_secs",
-        "below 60 a cookie could expire",
-    );
-    let e = errors(|c| c.syn_cookies.secret = Some("nothex-secret-value".into()));
-    has(&e, "syn_cookies.secret", "64 hex digits");
+fn advertised_false_prefix_may_have_no_bindings() {
+    let src = format!("{LAB}\n[[prefixes]]\ncidr = \"198.18.0.0/24\"\nadvertised = false\n");
+    let c = load(&src);
+    let compiled = c.compile(1, &Slots::default()).unwrap();
+    let t = fastpath::tables::Tables::build(&compiled.spec).unwrap();
+    let d = t.dest("198.18.0.9".parse().unwrap()).expect("ours");
     assert!(
-        !e.to_string().contains("nothex"),
-        "a secret is never echoed: {e}"
+        t.binding(d).is_none(),
+        "dropped as no_binding by the data plane"
     );
-    let e = errors(|c| c.flows.capacity = 1);
-    has(&e, "flows.capacity", "out of range");
-    let e = errors(|c| c.pipeline.batch_size = 0);
-    has(&e, "pipeline.batch_size", "out of range");
-    let e = errors(|c| c.workers.spectrum = 0);
-    has(&e, "workers.spectrum", "out of range");
-    let mut c = lab();
-    c.syn_cookies.secret = Some("ab".repeat(32));
-    assert_eq!(c.compile(1).unwrap().cookies.seed, Some([0xab; 32]));
+    // The same prefix advertised is refused.
+    let e = refuse(&src.replace("advertised = false\n", ""));
+    one(
+        &e,
+        Rule::NoDefaultBinding,
+        "prefixes[2]",
+        Some("\"198.18.0.0/24\""),
+        &["blackholed", "advertised = false"],
+    );
+}
+
+// ---- shape errors: unknown keys, lines, one error per table ----
+
+#[test]
+fn unknown_keys_are_refused_with_key_and_line() {
+    let e = refuse_lab(
+        "proxy_protocol = \"simple\"",
+        "proxy_protocol = \"simple\"\nproxy_protcol = \"v2\"",
+    );
+    let err = one(
+        &e,
+        Rule::UnknownKey,
+        "spectrum_apps[1].proxy_protcol",
+        None,
+        &["unknown key", "proxy_protocol"],
+    );
+    let line = LAB
+        .lines()
+        .position(|l| l.starts_with("proxy_protocol = \"simple\""))
+        .unwrap() as u32
+        + 2;
+    assert_eq!(err.line, Some(line), "{err}");
+    assert_eq!(e.len(), 1, "{e}");
 }
 
 #[test]
-fn every_error_is_reported_not_just_the_first() {
-    let e = errors(|c| {
-        c.prefixes[0].cidr = net("203.0.113.0/25");
-        c.spectrum_apps[0].protocol = "tcp/0".into();
-        c.cdn.tcp_ports.push(0);
-    });
-    assert!(e.0.len() >= 3, "{e}");
+fn unknown_keys_everywhere_are_all_reported() {
+    let src = LAB
+        .replace("name = \"edge-lab\"", "name = \"edge-lab\"\nnmae = 1")
+        .replace(
+            "service = \"cdn\"\nunconfigured",
+            "service = \"cdn\"\nservce = 1\nunconfigured",
+        )
+        .replace("https_only = false", "https_only = false\nhttp_only = true")
+        .replace(
+            "cidr = \"192.0.2.0/24\"",
+            "cidr = \"192.0.2.0/24\"\nowner = \"me\"",
+        )
+        .replace(
+            "ips = [\"203.0.113.11\"]",
+            "ips = [\"203.0.113.11\"], pool = \"x\"",
+        )
+        + "\n[sync_cookies]\nrotate_secs = 60\n";
+    let e = refuse(&src);
+    for key in [
+        "node.nmae",
+        "bindings[1].servce",
+        "cdn.http_only",
+        "origin_policy.delegations[0].owner",
+        "spectrum_apps[1].edge_ips.pool",
+        "sync_cookies",
+    ] {
+        one(&e, Rule::UnknownKey, key, None, &["unknown"]);
+    }
+    assert!(e.iter().all(|x| x.line.is_some()), "{e}");
+    assert_eq!(e.len(), 6, "{e}");
 }
 
 #[test]
-fn slots_stay_stable_across_edits() {
-    let c = lab();
-    let v1 = c.compile(1).unwrap();
-    let mut c2 = c.clone();
-    c2.spectrum_apps.remove(1); // "game" (slot 1) goes
-    let mut n = c2.spectrum_apps[0].clone();
-    n.id = Some("new".into());
-    n.protocol = "tcp/2222".into();
-    n.origin_direct = vec!["tcp://192.0.2.1:2222".into()];
-    c2.spectrum_apps.push(n);
-    let v2 = c2.compile_with(2, &Slots::of(&v1)).unwrap();
-    let slots: Vec<(String, u32)> = v2
-        .spec
-        .apps
-        .iter()
-        .map(|a| (a.id.clone(), a.slot))
-        .collect();
-    assert_eq!(
-        slots,
-        vec![("ssh".into(), 0), ("range".into(), 2), ("new".into(), 1)]
+fn shape_errors_are_collected_one_per_table() {
+    let src = LAB
+        .replace("protocol = \"tcp/22\"", "protocol = \"tcp22\"")
+        .replace("cidr = \"203.0.113.128/25\"", "cidr = \"203.0.113.300/25\"")
+        .replace("mode = \"block\"", "mode = \"deny\"")
+        .replace("proxy_protocol = \"v2\"", "proxy_protocol = \"v3\"");
+    let e = refuse(&src);
+    one(
+        &e,
+        Rule::InvalidValue,
+        "spectrum_apps[0].protocol",
+        Some("\"tcp22\""),
+        &["\"tcp/PORT\""],
     );
-    assert_eq!(v2.spec.version, 2);
+    one(
+        &e,
+        Rule::InvalidValue,
+        "bindings[1].cidr",
+        Some("\"203.0.113.300/25\""),
+        &[],
+    );
+    one(
+        &e,
+        Rule::InvalidValue,
+        "access_rules[0].mode",
+        Some("\"deny\""),
+        &["allow", "block"],
+    );
+    one(
+        &e,
+        Rule::InvalidValue,
+        "spectrum_apps[2].proxy_protocol",
+        Some("\"v3\""),
+        &["off", "v1", "v2", "simple"],
+    );
+    assert_eq!(e.len(), 4, "{e}");
 }
+
+#[test]
+fn missing_required_keys_are_named() {
+    let e = refuse_lab(
+        "cidr = \"2001:db8:100::/48\"\nservice = \"cdn\"",
+        "cidr = \"2001:db8:100::/48\"",
+    );
+    one(
+        &e,
+        Rule::MissingKey,
+        "bindings[2].service",
+        None,
+        &["required"],
+    );
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let e = refuse("[node]\nname = \"x\"\n\n[[prefixes]\ncidr = 1\n");
+    assert_eq!(e.errors[0].rule, Rule::Syntax);
+    assert_eq!(e.errors[0].line, Some(4), "{e}");
+}
+
+#[test]
+fn errors_display_one_line_each_with_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("control-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        LAB.replace("udp://192.0.2.2:27015", "udp://10.0.0.1:27015")
+            .replace("tcp/1000-2000", "tcp/2000-1000"),
+    )
+    .unwrap();
+    let e = match Config::load(&path) {
+        Err(LoadError::Invalid(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let want = format!(
+        "{}:45: spectrum_apps[1].origin_direct[0] = \"udp://10.0.0.1:27015\": origin 10.0.0.1 is \
+         reserved (RFC 1918 private-use 10.0.0.0/8) and not delegated; add \
+         [[origin_policy.delegations]] cidr = \"10.0.0.0/8\" to allow it",
+        path.display()
+    );
+    assert!(lines.contains(&want.as_str()), "{text}\nwant: {want}");
+    assert!(
+        text.contains(":50: spectrum_apps[2].protocol = \"tcp/2000-1000\""),
+        "{text}"
+    );
+    assert!(matches!(
+        Config::load(dir.join("absent.toml")),
+        Err(LoadError::Read { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- JSON bodies of the public API ----
+
+/// Seed 001 (and 003): a BYOIP Spectrum app as the public API returns it.
+const SEED_001_APP: &str = r#"{
+  "id": "4590376cf2994d72cee36828ec4eff19",
+  "protocol": "tcp/22",
+  "dns": { "type": "ADDRESS", "name": "ssh.example.com" },
+  "origin_direct": ["tcp://192.0.2.1:22"],
+  "ip_firewall": true,
+  "proxy_protocol": false,
+  "spp": false,
+  "tls": "off",
+  "traffic_type": "direct",
+  "edge_ips": { "type": "static", "ips": ["198.51.100.10", "2001:DB8::1"] }
+}"#;
+
+/// Seed 000: the create body, without an id.
+const SEED_000_APP: &str = r#"{
+  "protocol": "tcp/22",
+  "dns": { "type": "CNAME", "name": "ssh.example.com" },
+  "origin_direct": ["tcp://192.0.2.1:22"],
+  "proxy_protocol": "off",
+  "ip_firewall": true,
+  "tls": "full",
+  "edge_ips": { "type": "static", "ips": ["203.0.113.18"] },
+  "traffic_type": "direct"
+}"#;
+
+/// Seed 001: the HTTP traffic-type example.
+const SEED_001_HTTP_APP: &str = r#"{
+  "protocol": "tcp/80",
+  "dns": { "type": "ADDRESS", "name": "www.example.com" },
+  "origin_direct": ["tcp://192.0.2.1:80"],
+  "tls": "off",
+  "traffic_type": "http",
+  "edge_ips": { "type": "static", "ips": ["198.51.100.10", "2001:DB8::1"] }
+}"#;
+
+/// Seed 003: a dynamic-IP app with argo_smart_routing.
+const SEED_003_DYNAMIC_APP: &str = r#"{
+  "protocol": "tcp/22",
+  "dns": { "type": "CNAME", "name": "ssh.example.com" },
+  "origin_direct": ["tcp://192.0.2.1:22"],
+  "proxy_protocol": "off",
+  "ip_firewall": true,
+  "tls": "full",
+  "edge_ips": { "type": "dynamic", "connectivity": "all" },
+  "traffic_type": "direct",
+  "argo_smart_routing": true
+}"#;
 
 #[test]
 fn seed_json_app_bodies_parse() {
-    // Seed 001 (BYOIP with Spectrum): `proxy_protocol: false`, `spp`, `tls`, `dns`, `id`.
-    let body = r#"{
-        "id": "4590376cf2994d72cee36828ec4eff19",
-        "protocol": "tcp/22",
-        "dns": {"type": "ADDRESS", "name": "ssh.example.com"},
-        "origin_direct": ["tcp://192.0.2.1:22"],
-        "ip_firewall": true,
-        "proxy_protocol": false,
-        "spp": false,
-        "tls": "off",
-        "traffic_type": "direct",
-        "edge_ips": {"type": "static", "ips": ["198.51.100.10", "2001:DB8::1"]}
-    }"#;
-    let a: SpectrumApp = serde_json::from_str(body).unwrap();
-    assert_eq!(a.proxy_protocol, ProxyProtocolSetting::Off);
-    assert_eq!(a.dns.as_ref().unwrap().name, "ssh.example.com");
-    // Seed 003: dynamic edge IPs and Argo are accepted by the parser (validation refuses
-    // dynamic IPs on this edge).
-    let body = r#"{"protocol": "tcp/22", "dns": {"type": "CNAME", "name": "ssh.example.com"},
-        "origin_direct": ["tcp://192.0.2.1:22"], "proxy_protocol": "off", "ip_firewall": true,
-        "tls": "full", "edge_ips": {"type": "dynamic", "connectivity": "all"},
-        "traffic_type": "direct", "argo_smart_routing": true,
-        "created_on": "2014-01-02T02:20:00Z", "modified_on": "2014-01-02T02:20:00Z"}"#;
-    let a: SpectrumApp = serde_json::from_str(body).unwrap();
+    let a: SpectrumApp = parse_json(SEED_001_APP).unwrap();
+    assert_eq!(a.id, "4590376cf2994d72cee36828ec4eff19");
+    assert_eq!(a.proxy_protocol, fastpath::tables::ProxyProtocol::Off);
+    assert_eq!(a.spp, Some(false));
+    assert_eq!(a.tls, Some(Tls::Off));
+    assert_eq!(a.dns.as_ref().unwrap().kind, "ADDRESS");
+    let ips = &a.edge_ips.as_ref().unwrap().ips;
+    assert_eq!(ips[1], "2001:db8::1".parse::<core::net::IpAddr>().unwrap());
+    assert!(a.ip_firewall);
+
+    let a: SpectrumApp = parse_json(SEED_000_APP).unwrap();
+    assert_eq!(a.id, "", "the API assigns the id");
+    assert_eq!(a.tls, Some(Tls::Full));
+
+    let a: SpectrumApp = parse_json(SEED_001_HTTP_APP).unwrap();
+    assert_eq!(a.traffic_type, fastpath::tables::TrafficType::Http);
+
+    let a: SpectrumApp = parse_json(SEED_003_DYNAMIC_APP).unwrap();
+    assert_eq!(a.edge_ips.as_ref().unwrap().kind, EdgeIpsType::Dynamic);
     assert_eq!(a.argo_smart_routing, Some(true));
-    // A binding body of seed 000 with the API's `service_name`.
-    let b: Binding =
-        serde_json::from_str(r#"{"cidr": "203.0.113.100/32", "service_name": "Spectrum"}"#)
+
+    // `true` is PROXY v1, as in the public API.
+    let a: SpectrumApp =
+        parse_json(&SEED_001_APP.replace("\"proxy_protocol\": false", "\"proxy_protocol\": true"))
             .unwrap();
+    assert_eq!(a.proxy_protocol, fastpath::tables::ProxyProtocol::V1);
+}
+
+#[test]
+fn seed_json_app_is_valid_once_its_edge_ips_are_ours() {
+    // Seed 000's app, on the lab's prefix, added to the lab config over JSON.
+    let mut c = lab();
+    let mut a: SpectrumApp = parse_json(SEED_000_APP).unwrap();
+    a.id = "ssh-api".into();
+    a.edge_ips.as_mut().unwrap().ips = vec!["203.0.113.18".parse().unwrap()];
+    c.spectrum_apps.push(a);
+    c.validate().unwrap();
+    builds(&c);
+    // The whole config in JSON loads too.
+    let json = serde_json::to_string(&c).unwrap();
+    assert_eq!(Config::from_json_str(&json).unwrap(), c);
+}
+
+#[test]
+fn json_errors_name_the_key() {
+    let e = parse_json::<SpectrumApp>(&SEED_001_APP.replace("\"spp\"", "\"sppp\"")).unwrap_err();
+    let err = one(&e, Rule::UnknownKey, "sppp", None, &["unknown key"]);
+    assert_eq!(err.line, Some(8));
+    let e = parse_json::<SpectrumApp>(&SEED_001_APP.replace("tcp/22", "tcp-22")).unwrap_err();
+    one(&e, Rule::InvalidValue, "protocol", None, &["\"tcp/PORT\""]);
+    let e = parse_json::<SpectrumApp>("{\"protocol\": ").unwrap_err();
+    assert_eq!(e.errors[0].rule, Rule::Syntax);
+}
+
+#[test]
+fn binding_bodies_of_the_public_api_parse() {
+    // Seed 000's create body; this edge's service ids are the service names.
+    let b: Binding =
+        parse_json(r#"{"cidr": "203.0.113.100/32", "service_id": "spectrum"}"#).unwrap();
     assert_eq!(b.service, ServiceName::Spectrum);
+    assert_eq!(b.effective_id(), "203.0.113.100/32");
+    let b: Binding = parse_json(r#"{"cidr": "203.0.113.0/24", "service_name": "CDN"}"#).unwrap();
+    assert_eq!(b.service, ServiceName::Cdn);
+    let b: Binding =
+        parse_json(r#"{"cidr": "203.0.113.0/24", "service": "cdn", "unconfigured": "reset"}"#)
+            .unwrap();
+    assert_eq!(b.unconfigured, fastpath::tables::Unconfigured::Reset);
+    let e =
+        parse_json::<Binding>(r#"{"cidr": "203.0.113.100/32", "service_id": "969a"}"#).unwrap_err();
+    one(
+        &e,
+        Rule::InvalidValue,
+        "service_id",
+        None,
+        &["\"cdn\" or \"spectrum\""],
+    );
 }

@@ -1,558 +1,940 @@
-//! The rules a configuration must satisfy. Every rule reports every violation with its key
-//! path and value; nothing is applied unless all pass.
+//! Every rule a configuration must satisfy, each reporting all of its violations.
+//!
+//! Checks compare truncated CIDRs, so one mistake (host bits) is reported once, where it is,
+//! and not again by every rule that looks at the same range.
 
 use core::net::IpAddr;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
-use fastpath::tables::{L4Proto, PortRange};
+use fastpath::pipeline::{PipelineConfig, PipelineConfigError};
+use fastpath::syncookie::{CookieConfig, CookieConfigError};
+use fastpath::tables::{L4Proto, MAX_SLOTS, ProxyProtocol, TrafficType};
+use fastpath::worker::{WorkerConfig, WorkerConfigError};
 use ipnet::IpNet;
 
-use super::origin::{self, origin_check};
-use super::{
-    Config, ConfigError, ConfigErrors, ProxyProtocolSetting, RuleTarget, ServiceName, SpectrumApp,
-    TrafficTypeName,
-};
+use super::error::{Errors, Rule, quote};
+use super::origin::{Inspection, overlaps};
+use super::value::{AccessTarget, EdgeIpsType, OriginUrl, ServiceName};
+use super::{Config, SpectrumApp};
 
-/// Collects errors.
-#[derive(Default)]
-pub(super) struct Report(pub Vec<ConfigError>);
-
-impl Report {
-    pub fn err(
-        &mut self,
-        path: impl Into<String>,
-        value: impl ToString,
-        message: impl Into<String>,
-    ) {
-        self.0.push(ConfigError {
-            path: path.into(),
-            value: value.to_string(),
-            message: message.into(),
-        });
-    }
+pub(crate) fn validate(c: &Config) -> Result<(), super::ConfigErrors> {
+    let mut e = Errors::default();
+    node(c, &mut e);
+    settings(c, &mut e);
+    prefixes(c, &mut e);
+    bindings(c, &mut e);
+    cdn(c, &mut e);
+    apps(c, &mut e);
+    port_conflicts(c, &mut e);
+    access_rules(c, &mut e);
+    delegations(c, &mut e);
+    e.finish()
 }
 
-/// Parses `tcp/22`, `udp/1000-2000`.
-pub fn parse_protocol(s: &str) -> Result<(L4Proto, PortRange), String> {
-    let (proto, ports) = s.split_once('/').ok_or_else(|| {
-        "expected PROTOCOL/PORT or PROTOCOL/LO-HI, e.g. tcp/22 or udp/27015".to_string()
-    })?;
-    let proto = match proto.to_ascii_lowercase().as_str() {
-        "tcp" => L4Proto::Tcp,
-        "udp" => L4Proto::Udp,
-        p => return Err(format!("protocol {p:?} is not tcp or udp")),
-    };
-    Ok((proto, parse_ports(ports)?))
-}
-
-/// Parses `22` or `1000-2000` (ports 1..=65535, lo <= hi).
-pub fn parse_ports(s: &str) -> Result<PortRange, String> {
-    let one = |p: &str| -> Result<u16, String> {
-        let n: u64 = p
-            .trim()
-            .parse()
-            .map_err(|_| format!("{p:?} is not a port number"))?;
-        match n {
-            1..=65535 => Ok(n as u16),
-            _ => Err(format!("port {n} is out of range (1..=65535)")),
-        }
-    };
-    match s.split_once('-') {
-        Some((lo, hi)) => {
-            let (lo, hi) = (one(lo)?, one(hi)?);
-            if lo > hi {
-                return Err(format!("range {lo}-{hi} runs backwards"));
-            }
-            Ok(PortRange { lo, hi })
-        }
-        None => Ok(PortRange::single(one(s)?)),
-    }
-}
-
-/// Parses an origin URL `tcp://IP:PORT`, `udp://[IPv6]:LO-HI`.
-pub fn parse_origin(s: &str) -> Result<(L4Proto, IpAddr, PortRange), String> {
-    let (scheme, rest) = s
-        .split_once("://")
-        .ok_or_else(|| "expected tcp://IP:PORT or udp://IP:PORT".to_string())?;
-    let proto = match scheme.to_ascii_lowercase().as_str() {
-        "tcp" => L4Proto::Tcp,
-        "udp" => L4Proto::Udp,
-        p => return Err(format!("scheme {p:?} is not tcp or udp")),
-    };
-    let (host, ports) = if let Some(r) = rest.strip_prefix('[') {
-        let (h, p) = r
-            .split_once("]:")
-            .ok_or_else(|| "an IPv6 origin is written [ADDRESS]:PORT".to_string())?;
-        (h, p)
+/// Ids end up in API paths and messages: keep them plain.
+fn id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("is empty")
+    } else if id.len() > 64 {
+        Some("is longer than 64 characters")
+    } else if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        Some("may contain only letters, digits, `.`, `_` and `-`")
     } else {
-        let (h, p) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| "the origin needs a port: IP:PORT".to_string())?;
-        if h.contains(':') {
-            return Err("write an IPv6 origin in brackets: [2001:db8::1]:22".to_string());
-        }
-        (h, p)
-    };
-    let ip: IpAddr = host.parse().map_err(|_| {
-        format!("{host:?} is not an IP address (origins by name are not supported here)")
-    })?;
-    Ok((proto, ip, parse_ports(ports)?))
-}
-
-fn longest_binding(c: &Config, ip: IpAddr) -> Option<(usize, &super::Binding)> {
-    c.bindings
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.cidr.trunc().contains(&ip))
-        .max_by_key(|(_, b)| b.cidr.prefix_len())
-}
-
-pub(super) fn validate(c: &Config) -> Result<(), ConfigErrors> {
-    let mut r = Report::default();
-    prefixes(c, &mut r);
-    bindings(c, &mut r);
-    apps(c, &mut r);
-    cdn(c, &mut r);
-    access_rules(c, &mut r);
-    delegations(c, &mut r);
-    settings(c, &mut r);
-    if r.0.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigErrors(r.0))
+        None
     }
 }
 
-fn host_bits(r: &mut Report, path: String, n: &IpNet) {
-    if *n != n.trunc() {
-        r.err(
-            path,
-            n,
-            format!("host bits are set; did you mean {}?", n.trunc()),
+fn port_problem(p: u32) -> Option<String> {
+    match p {
+        0 => Some("port 0 is not a port; ports are 1..=65535".into()),
+        1..=65535 => None,
+        _ => Some(format!("port {p} is out of range; ports are 1..=65535")),
+    }
+}
+
+/// Port-range problems of `lo-hi`, with `what` naming the form for the backwards hint.
+fn range_problems(lo: u32, hi: u32, fix: impl Fn(u32, u32) -> String) -> Vec<String> {
+    let mut out: Vec<String> = [lo, hi].iter().filter_map(|&p| port_problem(p)).collect();
+    out.dedup();
+    if out.is_empty() && lo > hi {
+        out.push(format!(
+            "the range is backwards; did you mean {}?",
+            fix(hi, lo)
+        ));
+    }
+    out
+}
+
+/// Host bits: "did you mean ...".
+fn host_bits(e: &mut Errors, key: String, net: IpNet) {
+    if net != net.trunc() {
+        e.push(
+            Rule::HostBits,
+            key,
+            quote(net),
+            format!(
+                "host bits are set past /{}; did you mean \"{}\"?",
+                net.prefix_len(),
+                net.trunc()
+            ),
         );
     }
 }
 
-fn prefixes(c: &Config, r: &mut Report) {
-    for (i, p) in c.prefixes.iter().enumerate() {
-        let path = format!("prefixes[{i}].cidr");
-        match p.cidr {
-            IpNet::V4(n) if n.prefix_len() > 24 => r.err(
-                &path,
-                p.cidr,
-                "IPv4 prefixes must be /24 or shorter (the smallest prefix BYOIP onboards)",
-            ),
-            IpNet::V6(n) if n.prefix_len() > 48 => r.err(
-                &path,
-                p.cidr,
-                "IPv6 prefixes must be /48 or shorter (the smallest prefix BYOIP onboards)",
-            ),
-            _ => {}
+fn node(c: &Config, e: &mut Errors) {
+    let n = &c.node.name;
+    if n.trim().is_empty() || n.chars().any(char::is_control) {
+        e.push(
+            Rule::InvalidValue,
+            "node.name",
+            quote(n),
+            "the node name must be non-empty printable text, e.g. \"edge-lab\"",
+        );
+    }
+}
+
+/// The settings sections, checked by the data plane's own `validate` one field at a time (a
+/// default config with just that field set) so that every bad field is reported, not only the
+/// first.
+fn settings(c: &Config, e: &mut Errors) {
+    let s = &c.syn_cookies;
+    let cd = CookieConfig::default();
+    let cookie = |cfg: CookieConfig| {
+        cfg.validate()
+            .err()
+            .map(|CookieConfigError::OutOfRange { value, range, .. }| (value, range))
+    };
+    let why_rotate = "; below 60 s a cookie could expire before the client's ACK arrives";
+    for (key, r, why) in [
+        (
+            "syn_cookies.rotate_secs",
+            cookie(CookieConfig {
+                rotate_secs: s.rotate_secs,
+                ..cd.clone()
+            }),
+            why_rotate,
+        ),
+        (
+            "syn_cookies.mss",
+            cookie(CookieConfig {
+                mss4: s.mss,
+                ..cd.clone()
+            }),
+            "",
+        ),
+        (
+            "syn_cookies.mss6",
+            cookie(CookieConfig {
+                mss6: s.mss6,
+                ..cd.clone()
+            }),
+            "",
+        ),
+        (
+            "syn_cookies.wscale",
+            cookie(CookieConfig {
+                wscale: s.wscale,
+                ..cd.clone()
+            }),
+            " (RFC 7323 caps the shift at 14)",
+        ),
+    ] {
+        if let Some((value, range)) = r {
+            e.push(
+                Rule::OutOfRange,
+                key,
+                Some(value.to_string()),
+                format!("out of range {range}{why}"),
+            );
         }
-        host_bits(r, path.clone(), &p.cidr);
+    }
+    if let Some(secret) = &s.secret
+        && let Err(msg) = secret.bytes()
+    {
+        e.push(
+            Rule::Secret,
+            "syn_cookies.secret",
+            None,
+            format!("the secret {msg}"),
+        );
+    }
+
+    let pd = PipelineConfig::default();
+    let pipeline = |cfg: PipelineConfig| {
+        cfg.validate()
+            .err()
+            .map(|PipelineConfigError::OutOfRange { value, range, .. }| (value, range))
+    };
+    let f = &c.flows;
+    for (key, r) in [
+        (
+            "pipeline.batch_size",
+            pipeline(PipelineConfig {
+                batch_size: c.pipeline.batch_size,
+                ..pd.clone()
+            }),
+        ),
+        (
+            "flows.capacity",
+            pipeline(PipelineConfig {
+                flow_capacity: f.capacity,
+                ..pd.clone()
+            }),
+        ),
+        (
+            "flows.tcp_idle_secs",
+            pipeline(PipelineConfig {
+                tcp_idle_secs: f.tcp_idle_secs,
+                ..pd.clone()
+            }),
+        ),
+        (
+            "flows.udp_idle_secs",
+            pipeline(PipelineConfig {
+                udp_idle_secs: f.udp_idle_secs,
+                ..pd.clone()
+            }),
+        ),
+        (
+            "flows.closing_secs",
+            pipeline(PipelineConfig {
+                closing_secs: f.closing_secs,
+                ..pd.clone()
+            }),
+        ),
+    ] {
+        if let Some((value, range)) = r {
+            e.push(
+                Rule::OutOfRange,
+                key,
+                Some(value.to_string()),
+                format!("out of range {range}"),
+            );
+        }
+    }
+
+    let wd = WorkerConfig::default();
+    let workers = |cfg: WorkerConfig| {
+        cfg.validate()
+            .err()
+            .map(|WorkerConfigError::OutOfRange { value, range, .. }| (value, range))
+    };
+    let w = &c.workers;
+    for (key, r) in [
+        (
+            "workers.cdn",
+            workers(WorkerConfig {
+                cdn: w.cdn,
+                ..wd.clone()
+            }),
+        ),
+        (
+            "workers.spectrum",
+            workers(WorkerConfig {
+                spectrum: w.spectrum,
+                ..wd.clone()
+            }),
+        ),
+        (
+            "workers.queue_depth",
+            workers(WorkerConfig {
+                queue_depth: w.queue_depth,
+                ..wd.clone()
+            }),
+        ),
+        (
+            "workers.flow_capacity",
+            workers(WorkerConfig {
+                flow_capacity: w.flow_capacity,
+                ..wd.clone()
+            }),
+        ),
+    ] {
+        if let Some((value, range)) = r {
+            e.push(
+                Rule::OutOfRange,
+                key,
+                Some(value.to_string()),
+                format!("out of range {range}"),
+            );
+        }
+    }
+}
+
+fn prefixes(c: &Config, e: &mut Errors) {
+    for (i, p) in c.prefixes.iter().enumerate() {
+        let key = format!("prefixes[{i}].cidr");
+        let (max, fam) = match p.cidr {
+            IpNet::V4(_) => (24, "IPv4"),
+            IpNet::V6(_) => (48, "IPv6"),
+        };
+        if p.cidr.prefix_len() > max {
+            let cover = IpNet::new(p.cidr.network(), max)
+                .map(|n| n.trunc())
+                .unwrap_or(p.cidr);
+            e.push(
+                Rule::PrefixTooLong,
+                key.clone(),
+                quote(p.cidr),
+                format!(
+                    "{fam} prefixes must be /{max} or shorter (longer ones are not accepted \
+                     on the Internet); onboard the covering \"{cover}\" and bind the part you \
+                     need with [[bindings]]"
+                ),
+            );
+        } else {
+            host_bits(e, key.clone(), p.cidr);
+        }
         for (j, q) in c.prefixes.iter().enumerate().take(i) {
-            let (a, b) = (p.cidr.trunc(), q.cidr.trunc());
-            if a.contains(&b) || b.contains(&a) {
-                r.err(
-                    &path,
-                    p.cidr,
+            if p.cidr.trunc() == q.cidr.trunc() {
+                e.push(
+                    Rule::PrefixOverlap,
+                    key.clone(),
+                    quote(p.cidr),
+                    format!("duplicate of prefixes[{j}]; remove one"),
+                );
+            } else if overlaps(p.cidr, q.cidr) {
+                e.push(
+                    Rule::PrefixOverlap,
+                    key.clone(),
+                    quote(p.cidr),
                     format!(
-                        "overlaps prefixes[{j}] = {}; onboarded prefixes must not overlap",
+                        "overlaps prefixes[{j}] = \"{}\"; onboarded prefixes must be disjoint: \
+                         keep the covering one and split it with [[bindings]]",
                         q.cidr
                     ),
                 );
             }
         }
-        if p.advertised && !c.bindings.iter().any(|b| b.cidr.trunc() == p.cidr.trunc()) {
-            r.err(
-                &path,
-                p.cidr,
+    }
+}
+
+fn bindings(c: &Config, e: &mut Errors) {
+    if c.bindings.len() > MAX_SLOTS as usize {
+        e.push(
+            Rule::TooMany,
+            "bindings",
+            None,
+            format!(
+                "{} bindings; the data plane has {MAX_SLOTS} binding slots",
+                c.bindings.len()
+            ),
+        );
+    }
+    let onboarded = || {
+        let list: Vec<String> = c.prefixes.iter().map(|p| p.cidr.to_string()).collect();
+        if list.is_empty() {
+            "none are onboarded yet".to_string()
+        } else {
+            format!("onboarded: {}", list.join(", "))
+        }
+    };
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for (i, b) in c.bindings.iter().enumerate() {
+        let key = format!("bindings[{i}].cidr");
+        host_bits(e, key.clone(), b.cidr);
+        let net = b.cidr.trunc();
+        if !c.prefixes.iter().any(|p| p.cidr.trunc().contains(&net)) {
+            e.push(
+                Rule::BindingOutsidePrefix,
+                key.clone(),
+                quote(b.cidr),
                 format!(
-                    "an advertised prefix needs a default binding spanning it whole (no blackholing): add [[bindings]] cidr = \"{}\" with service = \"cdn\" or \"spectrum\", or set advertised = false while onboarding",
-                    p.cidr.trunc()
+                    "lies outside every onboarded prefix ({}); add a [[prefixes]] entry that \
+                     covers it or correct the CIDR",
+                    onboarded()
+                ),
+            );
+        }
+        if let Some(j) = c.bindings[..i].iter().position(|o| o.cidr.trunc() == net) {
+            e.push(
+                Rule::DuplicateBinding,
+                key.clone(),
+                quote(b.cidr),
+                format!(
+                    "duplicate of bindings[{j}]; a range has one binding (bind a narrower \
+                     range to override part of it)"
+                ),
+            );
+        }
+        if b.service == ServiceName::MagicTransit {
+            e.push(
+                Rule::UnsupportedService,
+                format!("bindings[{i}].service"),
+                quote(b.service),
+                "Magic Transit is not supported by this edge; use \"cdn\" or \"spectrum\"",
+            );
+        }
+        if let Some(id) = &b.id
+            && let Some(p) = id_problem(id)
+        {
+            e.push(
+                Rule::BadId,
+                format!("bindings[{i}].id"),
+                quote(id),
+                format!("the id {p}"),
+            );
+        }
+        let id = b.effective_id();
+        if let Some(j) = ids.get(&id) {
+            // Derived ids are CIDRs: a repeat is a duplicate binding, reported above.
+            if b.id.is_none() {
+                continue;
+            }
+            e.push(
+                Rule::BadId,
+                format!("bindings[{i}].id"),
+                quote(&id),
+                format!("id already used by bindings[{j}]; binding ids are unique"),
+            );
+        } else {
+            ids.insert(id, i);
+        }
+    }
+    for (i, p) in c.prefixes.iter().enumerate() {
+        let net = p.cidr.trunc();
+        if p.advertised && !c.bindings.iter().any(|b| b.cidr.trunc() == net) {
+            e.push(
+                Rule::NoDefaultBinding,
+                format!("prefixes[{i}]"),
+                quote(p.cidr),
+                format!(
+                    "advertised prefix without a default binding spanning it whole, so \
+                     traffic to its unbound addresses would be blackholed; add [[bindings]] \
+                     cidr = \"{net}\" service = \"cdn\" (or \"spectrum\"), or set advertised \
+                     = false while it is not in use"
                 ),
             );
         }
     }
 }
 
-fn bindings(c: &Config, r: &mut Report) {
-    let mut seen: HashMap<IpNet, usize> = HashMap::new();
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    for (i, b) in c.bindings.iter().enumerate() {
-        let path = format!("bindings[{i}].cidr");
-        host_bits(r, path.clone(), &b.cidr);
-        if !c
-            .prefixes
-            .iter()
-            .any(|p| p.cidr.trunc().contains(&b.cidr.trunc()))
-        {
-            r.err(
-                &path,
-                b.cidr,
-                "lies outside every onboarded prefix; onboard its prefix in [[prefixes]] first",
-            );
-        }
-        if let Some(j) = seen.insert(b.cidr.trunc(), i) {
-            r.err(
-                &path,
-                b.cidr,
-                format!("bindings[{j}] binds the same range; a range has one binding"),
-            );
-        }
-        if b.service == ServiceName::MagicTransit {
-            r.err(
-                format!("bindings[{i}].service"),
-                "magic_transit",
-                "Magic Transit is not served by this edge: use cdn or spectrum",
-            );
-        }
-        if let Some(id) = &b.id {
-            if id.is_empty() {
-                r.err(
-                    format!("bindings[{i}].id"),
-                    "\"\"",
-                    "an id must not be empty",
-                );
-            } else if let Some(j) = ids.insert(id.clone(), i) {
-                r.err(
-                    format!("bindings[{i}].id"),
-                    format!("{id:?}"),
-                    format!("bindings[{j}] has the same id"),
+/// The binding deciding for `ip` (longest prefix), as an index.
+fn binding_of(c: &Config, ip: IpAddr) -> Option<usize> {
+    c.bindings
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.cidr.trunc().contains(&ip))
+        .max_by_key(|(_, b)| b.cidr.prefix_len())
+        .map(|(i, _)| i)
+}
+
+/// Checks an origin (or pool member) against the origin policy.
+fn origin_policy(c: &Config, e: &mut Errors, key: &str, url: &OriginUrl) {
+    let insp = Inspection::of(c, IpNet::from(url.addr));
+    if let Some(msg) = insp.refusal(c, url.addr) {
+        e.push(Rule::OriginRefused, key, quote(url), msg);
+    }
+}
+
+fn cdn(c: &Config, e: &mut Errors) {
+    for (name, ports) in [
+        ("tcp_ports", &c.cdn.tcp_ports),
+        ("udp_ports", &c.cdn.udp_ports),
+    ] {
+        for (i, &p) in ports.iter().enumerate() {
+            let key = format!("cdn.{name}[{i}]");
+            if let Some(msg) = port_problem(p) {
+                e.push(Rule::BadPort, key.clone(), Some(p.to_string()), msg);
+            }
+            if let Some(j) = ports[..i].iter().position(|&q| q == p) {
+                e.push(
+                    Rule::DuplicatePort,
+                    key,
+                    Some(p.to_string()),
+                    format!("listed twice (also cdn.{name}[{j}]); remove one"),
                 );
             }
         }
     }
+    for (i, m) in c.cdn.pool.iter().enumerate() {
+        let key = format!("cdn.pool[{i}]");
+        if m.scheme != L4Proto::Tcp {
+            e.push(
+                Rule::Origin,
+                key.clone(),
+                quote(m),
+                format!(
+                    "the CDN pool speaks TCP: write \"tcp://{}\"",
+                    m.to_string().split_once("://").map_or("", |x| x.1)
+                ),
+            );
+        }
+        for msg in range_problems(m.lo, m.hi, |a, b| format!("{a}-{b}")) {
+            e.push(Rule::BadPort, key.clone(), quote(m), msg);
+        }
+        if m.lo != m.hi {
+            e.push(
+                Rule::Origin,
+                key.clone(),
+                quote(m),
+                "a pool member is one address and one port: \"tcp://IP:PORT\"",
+            );
+        }
+        if let Some(j) = c.cdn.pool[..i].iter().position(|o| o == m) {
+            e.push(
+                Rule::Origin,
+                key.clone(),
+                quote(m),
+                format!("listed twice (also cdn.pool[{j}]); remove one"),
+            );
+        }
+        origin_policy(c, e, &key, m);
+    }
 }
 
-/// An app's parsed edge claims: (proto, ip, ports).
-type Claim = (L4Proto, IpAddr, PortRange, usize);
-
-fn apps(c: &Config, r: &mut Report) {
+fn apps(c: &Config, e: &mut Errors) {
+    if c.spectrum_apps.len() > MAX_SLOTS as usize {
+        e.push(
+            Rule::TooMany,
+            "spectrum_apps",
+            None,
+            format!(
+                "{} apps; the data plane has {MAX_SLOTS} app slots",
+                c.spectrum_apps.len()
+            ),
+        );
+    }
     let mut ids: HashMap<&str, usize> = HashMap::new();
-    let mut claims: Vec<Claim> = Vec::new();
     for (i, a) in c.spectrum_apps.iter().enumerate() {
-        let p = |k: &str| format!("spectrum_apps[{i}].{k}");
-        match a.id.as_deref() {
-            None => r.err(p("id"), "", "every app needs an id"),
-            Some("") => r.err(p("id"), "\"\"", "an id must not be empty"),
-            Some(id) => {
-                if let Some(j) = ids.insert(id, i) {
-                    r.err(
-                        p("id"),
-                        format!("{id:?}"),
-                        format!("spectrum_apps[{j}] has the same id"),
+        let k = |field: &str| format!("spectrum_apps[{i}].{field}");
+        // id
+        if a.id.is_empty() {
+            e.push(
+                Rule::BadId,
+                k("id"),
+                None,
+                "every app needs an id (unique; letters, digits, `.`, `_`, `-`), e.g. id = \"ssh\"",
+            );
+        } else if let Some(p) = id_problem(&a.id) {
+            e.push(Rule::BadId, k("id"), quote(&a.id), format!("the id {p}"));
+        } else if let Some(j) = ids.get(a.id.as_str()) {
+            e.push(
+                Rule::BadId,
+                k("id"),
+                quote(&a.id),
+                format!("id already used by spectrum_apps[{j}]; app ids are unique"),
+            );
+        } else {
+            ids.insert(&a.id, i);
+        }
+        // protocol
+        let p = a.protocol;
+        for msg in range_problems(p.lo, p.hi, |lo, hi| {
+            format!("\"{}/{lo}-{hi}\"", p.proto.as_str())
+        }) {
+            e.push(Rule::BadPort, k("protocol"), quote(p), msg);
+        }
+        edge_ips(c, e, i, a);
+        origins(c, e, i, a);
+        // proxy protocol
+        let pp = a.effective_proxy_protocol();
+        let pp_key = if a.spp == Some(true) {
+            k("spp")
+        } else {
+            k("proxy_protocol")
+        };
+        let pp_val = if a.spp == Some(true) {
+            Some("true".into())
+        } else {
+            quote(pp.as_str())
+        };
+        if a.spp == Some(true)
+            && !matches!(a.proxy_protocol, ProxyProtocol::Off | ProxyProtocol::Simple)
+        {
+            e.push(
+                Rule::ProxyProtocol,
+                k("spp"),
+                Some("true".into()),
+                format!(
+                    "spp = true means proxy_protocol = \"simple\", but proxy_protocol = \"{}\"; \
+                     keep one of them",
+                    a.proxy_protocol.as_str()
+                ),
+            );
+        } else {
+            match (p.proto, pp) {
+                (L4Proto::Udp, ProxyProtocol::V1) => e.push(
+                    Rule::ProxyProtocol,
+                    pp_key,
+                    pp_val,
+                    "PROXY v1 is for TCP only (a text header on a stream); for UDP use \"v2\" or \
+                     \"simple\"",
+                ),
+                (L4Proto::Tcp, ProxyProtocol::Simple) => e.push(
+                    Rule::ProxyProtocol,
+                    pp_key,
+                    pp_val,
+                    "Simple Proxy Protocol is for UDP only; for TCP use \"v1\" or \"v2\"",
+                ),
+                _ => {}
+            }
+        }
+        if p.proto == L4Proto::Udp && a.traffic_type != TrafficType::Direct {
+            e.push(
+                Rule::TrafficType,
+                k("traffic_type"),
+                quote(a.traffic_type.as_str()),
+                "http and https traffic types are for TCP apps only; use \"direct\" for UDP",
+            );
+        }
+    }
+}
+
+fn edge_ips(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp) {
+    let k = |field: &str| format!("spectrum_apps[{i}].{field}");
+    let Some(eips) = &a.edge_ips else {
+        e.push(
+            Rule::EdgeIps,
+            k("edge_ips"),
+            None,
+            "required: this edge has no IP pool to pick from; give edge_ips = { type = \
+             \"static\", ips = [\"...\"] } with addresses in a Spectrum binding",
+        );
+        return;
+    };
+    if eips.kind == EdgeIpsType::Dynamic {
+        e.push(
+            Rule::EdgeIps,
+            k("edge_ips.type"),
+            quote("dynamic"),
+            "dynamic edge IPs are not supported: give static IPs, edge_ips = { type = \
+             \"static\", ips = [\"...\"] }",
+        );
+        return;
+    }
+    if let Some(conn) = &eips.connectivity {
+        e.push(
+            Rule::EdgeIps,
+            k("edge_ips.connectivity"),
+            quote(conn),
+            "connectivity applies to dynamic edge IPs only; remove it",
+        );
+    }
+    if eips.ips.is_empty() {
+        e.push(
+            Rule::EdgeIps,
+            k("edge_ips.ips"),
+            None,
+            "at least one edge IP is required, inside a Spectrum binding",
+        );
+    }
+    for (j, ip) in eips.ips.iter().enumerate() {
+        let key = k(&format!("edge_ips.ips[{j}]"));
+        if let Some(d) = eips.ips[..j].iter().position(|o| o == ip) {
+            e.push(
+                Rule::EdgeIpNotSpectrum,
+                key.clone(),
+                quote(ip),
+                format!("listed twice (also edge_ips.ips[{d}]); remove one"),
+            );
+            continue;
+        }
+        match binding_of(c, *ip) {
+            None => e.push(
+                Rule::EdgeIpNotSpectrum,
+                key,
+                quote(ip),
+                format!(
+                    "lies outside every binding; an edge IP must be in a Spectrum binding: add \
+                     [[bindings]] cidr = \"{}\" service = \"spectrum\" (inside an onboarded \
+                     prefix)",
+                    IpNet::from(*ip)
+                ),
+            ),
+            Some(b) if c.bindings[b].service != ServiceName::Spectrum => e.push(
+                Rule::EdgeIpNotSpectrum,
+                key,
+                quote(ip),
+                format!(
+                    "is bound to {} by bindings[{b}] = \"{}\"; an edge IP must be in a Spectrum \
+                     binding: add [[bindings]] cidr = \"{}\" service = \"spectrum\"",
+                    c.bindings[b].service,
+                    c.bindings[b].cidr,
+                    IpNet::from(*ip)
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+fn origins(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp) {
+    let k = |field: &str| format!("spectrum_apps[{i}].{field}");
+    for (field, present) in [
+        ("origin_dns", a.origin_dns.is_some()),
+        ("origin_port", a.origin_port.is_some()),
+    ] {
+        if present {
+            e.push(
+                Rule::Unsupported,
+                k(field),
+                None,
+                "not supported here: use origin_direct = [\"tcp://IP:PORT\"]",
+            );
+        }
+    }
+    let p = a.protocol;
+    let scheme = p.proto.as_str();
+    if a.origin_direct.is_empty() {
+        e.push(
+            Rule::Origin,
+            k("origin_direct"),
+            None,
+            format!(
+                "at least one origin is required, e.g. origin_direct = \
+                 [\"{scheme}://192.0.2.1:{}\"]",
+                if p.lo == p.hi {
+                    p.lo.to_string()
+                } else {
+                    format!("{}-{}", p.lo, p.hi)
+                }
+            ),
+        );
+    }
+    let edge_ok = range_problems(p.lo, p.hi, |a, b| format!("{a}-{b}")).is_empty();
+    for (j, o) in a.origin_direct.iter().enumerate() {
+        let key = k(&format!("origin_direct[{j}]"));
+        if o.scheme != p.proto {
+            let rest = o.to_string();
+            let rest = rest.split_once("://").map_or("", |x| x.1);
+            e.push(
+                Rule::Origin,
+                key.clone(),
+                quote(o),
+                format!(
+                    "scheme {}:// does not match the app's protocol {p}; write \
+                     \"{scheme}://{rest}\"",
+                    o.scheme.as_str()
+                ),
+            );
+        }
+        let problems = range_problems(o.lo, o.hi, |a, b| format!("{a}-{b}"));
+        let origin_ok = problems.is_empty();
+        for msg in problems {
+            e.push(Rule::BadPort, key.clone(), quote(o), msg);
+        }
+        if edge_ok && origin_ok && o.len() != p.len() {
+            let with_ports = |lo: u32, hi: u32| {
+                OriginUrl {
+                    scheme: p.proto,
+                    lo,
+                    hi,
+                    ..*o
+                }
+                .to_string()
+            };
+            let msg = if p.len() == 1 {
+                format!(
+                    "a single edge port ({p}) maps to a single origin port, not a range; write \
+                     e.g. \"{}\"",
+                    with_ports(o.lo, o.lo)
+                )
+            } else {
+                let hint = match o.lo.checked_add(p.len() - 1).filter(|&h| h <= 65535) {
+                    Some(h) => format!(", e.g. \"{}\"", with_ports(o.lo, h)),
+                    None => String::new(),
+                };
+                format!(
+                    "the edge range {p} has {} ports, the origin {}; an edge range maps onto an \
+                     origin range of the same size, port for port{hint}",
+                    p.len(),
+                    if o.len() == 1 {
+                        "a single one".to_string()
+                    } else {
+                        format!("{}", o.len())
+                    }
+                )
+            };
+            e.push(Rule::Origin, key.clone(), quote(o), msg);
+        }
+        if let Some(d) = a.origin_direct[..j].iter().position(|x| x == o) {
+            e.push(
+                Rule::Origin,
+                key.clone(),
+                quote(o),
+                format!("listed twice (also origin_direct[{d}]); remove one"),
+            );
+        }
+        origin_policy(c, e, &key, o);
+    }
+}
+
+/// An app's claim on an edge IP: (app index, first port, last port).
+type Claim = (usize, u32, u32);
+
+/// Two apps claiming the same protocol, edge IP and port: reported on the later app, once per
+/// pair.
+fn port_conflicts(c: &Config, e: &mut Errors) {
+    // (ip, proto) -> [(app, lo, hi)], only apps whose ports are valid.
+    let mut groups: BTreeMap<(IpAddr, L4Proto), Vec<Claim>> = BTreeMap::new();
+    for (i, a) in c.spectrum_apps.iter().enumerate() {
+        let p = a.protocol;
+        if !range_problems(p.lo, p.hi, |a, b| format!("{a}-{b}")).is_empty() {
+            continue;
+        }
+        let Some(eips) = &a.edge_ips else { continue };
+        let mut seen: Vec<IpAddr> = Vec::new();
+        for ip in &eips.ips {
+            if seen.contains(ip) {
+                continue;
+            }
+            seen.push(*ip);
+            groups
+                .entry((*ip, p.proto))
+                .or_default()
+                .push((i, p.lo, p.hi));
+        }
+    }
+    let mut reported: Vec<(usize, usize)> = Vec::new();
+    for ((ip, proto), claims) in &groups {
+        for (x, &(j, jlo, jhi)) in claims.iter().enumerate() {
+            for &(i, ilo, ihi) in &claims[x + 1..] {
+                // i > j: claims are pushed in app order.
+                if ilo <= jhi && jlo <= ihi && !reported.contains(&(i, j)) {
+                    reported.push((i, j));
+                    let other = &c.spectrum_apps[j];
+                    e.push(
+                        Rule::PortConflict,
+                        format!("spectrum_apps[{i}].protocol"),
+                        quote(c.spectrum_apps[i].protocol),
+                        format!(
+                            "{} port {} on {ip} is also claimed by app {:?} (spectrum_apps[{j}], \
+                             {}); two apps cannot share a protocol, edge IP and port",
+                            proto.as_str(),
+                            ilo.max(jlo),
+                            other.id,
+                            other.protocol
+                        ),
                     );
                 }
             }
         }
-        let parsed = match parse_protocol(&a.protocol) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                r.err(p("protocol"), format!("{:?}", a.protocol), e);
+    }
+}
+
+fn access_rules(c: &Config, e: &mut Errors) {
+    let mut seen: HashMap<IpNet, usize> = HashMap::new();
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for (i, r) in c.access_rules.iter().enumerate() {
+        let k = |field: &str| format!("access_rules[{i}].{field}");
+        let v = r.value.trim();
+        let cidr = match r.target {
+            AccessTarget::Country | AccessTarget::Asn => {
+                e.push(
+                    Rule::AccessRule,
+                    k("target"),
+                    quote(r.target.as_str()),
+                    "country/ASN rules need a prefix table; not supported yet: use target = \
+                     \"ip\" or \"ip_range\"",
+                );
                 None
             }
-        };
-        app_edge_ips(c, a, i, parsed, r, &mut claims);
-        app_origins(c, a, i, parsed, r);
-        app_options(a, i, parsed.map(|x| x.0), r);
-    }
-    // Two apps claiming the same (protocol, edge IP, port).
-    claims.sort_by_key(|(proto, ip, ports, _)| (*proto, *ip, ports.lo));
-    for w in claims.windows(2) {
-        let ((p1, ip1, r1, i1), (p2, ip2, r2, i2)) = (w[0], w[1]);
-        if p1 == p2 && ip1 == ip2 && r1.overlaps(&r2) && i1 != i2 {
-            let name = |i: usize| {
-                c.spectrum_apps[i]
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("#{i}"))
-            };
-            r.err(
-                format!("spectrum_apps[{}].protocol", i1.max(i2)),
-                format!("{:?}", c.spectrum_apps[i1.max(i2)].protocol),
-                format!(
-                    "apps {:?} and {:?} both claim {}/{} on {ip1}; an edge IP and port belong to one app",
-                    name(i1.min(i2)),
-                    name(i1.max(i2)),
-                    p1.as_str(),
-                    r1.lo.max(r2.lo)
-                ),
-            );
-        }
-    }
-}
-
-fn app_edge_ips(
-    c: &Config,
-    a: &SpectrumApp,
-    i: usize,
-    parsed: Option<(L4Proto, PortRange)>,
-    r: &mut Report,
-    claims: &mut Vec<Claim>,
-) {
-    let Some(e) = &a.edge_ips else {
-        r.err(format!("spectrum_apps[{i}].edge_ips"), "", "an app on this edge needs static edge IPs: edge_ips = { type = \"static\", ips = [\"203.0.113.10\"] }");
-        return;
-    };
-    if e.kind != "static" {
-        r.err(
-            format!("spectrum_apps[{i}].edge_ips.type"),
-            format!("{:?}", e.kind),
-            "only static edge IPs are supported on a BYOIP edge: give type = \"static\" and ips",
-        );
-        return;
-    }
-    if e.ips.is_empty() {
-        r.err(
-            format!("spectrum_apps[{i}].edge_ips.ips"),
-            "[]",
-            "at least one edge IP is needed",
-        );
-    }
-    let mut seen = HashSet::new();
-    for (k, s) in e.ips.iter().enumerate() {
-        let path = format!("spectrum_apps[{i}].edge_ips.ips[{k}]");
-        let Ok(ip) = s.parse::<IpAddr>() else {
-            r.err(path, format!("{s:?}"), "not an IP address");
-            continue;
-        };
-        if !seen.insert(ip) {
-            r.err(&path, format!("{s:?}"), "listed twice");
-            continue;
-        }
-        match longest_binding(c, ip) {
-            None => r.err(&path, format!("{s:?}"), "lies in no binding; edge IPs must be inside a spectrum binding"),
-            Some((j, b)) if b.service != ServiceName::Spectrum => r.err(
-                &path,
-                format!("{s:?}"),
-                format!("its binding is bindings[{j}] {} with service {}; edge IPs must be inside a spectrum binding", b.cidr, b.service.as_str()),
-            ),
-            Some(_) => {}
-        }
-        if let Some((proto, ports)) = parsed {
-            claims.push((proto, ip, ports, i));
-        }
-    }
-}
-
-fn app_origins(
-    c: &Config,
-    a: &SpectrumApp,
-    i: usize,
-    parsed: Option<(L4Proto, PortRange)>,
-    r: &mut Report,
-) {
-    if a.origin_dns.is_some() {
-        r.err(
-            format!("spectrum_apps[{i}].origin_dns"),
-            "",
-            "not supported here: use origin_direct = [\"tcp://IP:PORT\"]",
-        );
-    }
-    if a.origin_port.is_some() {
-        r.err(
-            format!("spectrum_apps[{i}].origin_port"),
-            "",
-            "not supported here: give the port in origin_direct",
-        );
-    }
-    if a.origin_direct.is_empty() && a.origin_dns.is_none() {
-        r.err(
-            format!("spectrum_apps[{i}].origin_direct"),
-            "[]",
-            "at least one origin is needed: origin_direct = [\"tcp://192.0.2.1:22\"]",
-        );
-    }
-    for (k, s) in a.origin_direct.iter().enumerate() {
-        let path = format!("spectrum_apps[{i}].origin_direct[{k}]");
-        let v = format!("{s:?}");
-        let (proto, ip, ports) = match parse_origin(s) {
-            Ok(x) => x,
-            Err(e) => {
-                r.err(path, v, e);
-                continue;
-            }
-        };
-        if let Some((app_proto, edge)) = parsed {
-            if proto != app_proto {
-                r.err(
-                    &path,
-                    &v,
-                    format!(
-                        "the scheme must match the app's protocol: {}://",
-                        app_proto.as_str()
-                    ),
-                );
-            }
-            if ports.len() != edge.len() {
-                r.err(
-                    &path,
-                    &v,
-                    format!(
-                        "the edge has {} port(s) ({edge}) but the origin {} ({ports}); a range maps onto a range of the same size, offset for offset",
-                        edge.len(),
-                        ports.len()
-                    ),
-                );
-            }
-        }
-        let check = origin_check(c, IpNet::from(ip));
-        if !check.allowed {
-            r.err(
-                &path,
-                &v,
-                check
-                    .reason
-                    .unwrap_or_else(|| "not allowed as an origin".into()),
-            );
-        }
-    }
-}
-
-fn app_options(a: &SpectrumApp, i: usize, proto: Option<L4Proto>, r: &mut Report) {
-    let pp = match (a.spp, a.proxy_protocol) {
-        (Some(true), ProxyProtocolSetting::Off | ProxyProtocolSetting::Simple) => {
-            ProxyProtocolSetting::Simple
-        }
-        (Some(true), other) => {
-            r.err(
-                format!("spectrum_apps[{i}].spp"),
-                "true",
-                format!(
-                    "conflicts with proxy_protocol = {:?}; use one of them",
-                    other.as_str()
-                ),
-            );
-            other
-        }
-        (_, other) => other,
-    };
-    match (proto, pp) {
-        (Some(L4Proto::Udp), ProxyProtocolSetting::V1) => r.err(
-            format!("spectrum_apps[{i}].proxy_protocol"),
-            "\"v1\"",
-            "PROXY v1 is for TCP only; UDP apps use v2 or simple",
-        ),
-        (Some(L4Proto::Tcp), ProxyProtocolSetting::Simple) => r.err(
-            format!("spectrum_apps[{i}].proxy_protocol"),
-            "\"simple\"",
-            "Simple Proxy Protocol is for UDP only; TCP apps use v1 or v2",
-        ),
-        _ => {}
-    }
-    if proto == Some(L4Proto::Udp) && a.traffic_type != TrafficTypeName::Direct {
-        r.err(
-            format!("spectrum_apps[{i}].traffic_type"),
-            format!("{:?}", a.traffic_type).to_lowercase(),
-            "UDP apps are direct only",
-        );
-    }
-}
-
-/// The effective proxy protocol of an app (with `spp`).
-pub fn effective_proxy(a: &SpectrumApp) -> ProxyProtocolSetting {
-    if a.spp == Some(true) && a.proxy_protocol == ProxyProtocolSetting::Off {
-        ProxyProtocolSetting::Simple
-    } else {
-        a.proxy_protocol
-    }
-}
-
-fn ports(r: &mut Report, key: &str, list: &[i64]) {
-    let mut seen = HashSet::new();
-    for (k, p) in list.iter().enumerate() {
-        if !(1..=65535).contains(p) {
-            r.err(
-                format!("cdn.{key}[{k}]"),
-                p,
-                "port out of range (1..=65535)",
-            );
-        } else if !seen.insert(*p) {
-            r.err(format!("cdn.{key}[{k}]"), p, "listed twice");
-        }
-    }
-}
-
-fn cdn(c: &Config, r: &mut Report) {
-    ports(r, "tcp_ports", &c.cdn.tcp_ports);
-    ports(r, "udp_ports", &c.cdn.udp_ports);
-    for (k, s) in c.cdn.pool.iter().enumerate() {
-        let path = format!("cdn.pool[{k}]");
-        match parse_origin(s) {
-            Ok((L4Proto::Tcp, ip, ports)) if ports.len() == 1 => {
-                // L7 proxies usually live on private addresses, so reserved ranges are fine
-                // here; our own prefixes and edge IPs would loop.
-                let net = IpNet::from(ip);
-                let chk = origin_check(c, net);
-                if chk.has_binding || (chk.is_managed && !chk.is_delegated) {
-                    r.err(path, format!("{s:?}"), chk.reason.unwrap_or_default());
+            AccessTarget::Ip => match (v.parse::<IpAddr>(), v.parse::<IpNet>()) {
+                (Ok(ip), _) => Some(IpNet::from(ip)),
+                (Err(_), Ok(net)) if net.prefix_len() == net.max_prefix_len() => {
+                    e.push(
+                        Rule::AccessRule,
+                        k("value"),
+                        quote(v),
+                        format!(
+                            "target \"ip\" takes a bare address: write value = \"{}\"",
+                            net.addr()
+                        ),
+                    );
+                    None
                 }
-            }
-            Ok(_) => r.err(
-                path,
-                format!("{s:?}"),
-                "a pool member is tcp://IP:PORT (one port)",
-            ),
-            Err(e) => r.err(path, format!("{s:?}"), e),
-        }
-    }
-}
-
-fn access_rules(c: &Config, r: &mut Report) {
-    let mut seen: BTreeMap<IpNet, usize> = BTreeMap::new();
-    for (i, a) in c.access_rules.iter().enumerate() {
-        let path = format!("access_rules[{i}].value");
-        let v = format!("{:?}", a.value);
-        let net = match a.target {
-            RuleTarget::Ip => match a.value.parse::<IpAddr>() {
-                Ok(ip) => Some(IpNet::from(ip)),
-                Err(_) => {
-                    let hint = if a.value.contains('/') {
-                        "; for a CIDR use target = \"ip_range\""
-                    } else {
-                        ""
-                    };
-                    r.err(&path, &v, format!("not an IP address{hint}"));
+                (Err(_), Ok(_)) => {
+                    e.push(
+                        Rule::AccessRule,
+                        k("value"),
+                        quote(v),
+                        "target \"ip\" takes a bare address; for a CIDR use target = \"ip_range\"",
+                    );
+                    None
+                }
+                (Err(_), Err(_)) => {
+                    e.push(
+                        Rule::AccessRule,
+                        k("value"),
+                        quote(v),
+                        "not an IP address, e.g. \"198.51.100.7\"",
+                    );
                     None
                 }
             },
-            RuleTarget::IpRange => match a.value.parse::<IpNet>() {
-                Ok(n) => {
-                    host_bits(r, path.clone(), &n);
-                    Some(n.trunc())
+            AccessTarget::IpRange => match (v.parse::<IpNet>(), v.parse::<IpAddr>()) {
+                (Ok(net), _) => {
+                    host_bits(e, k("value"), net);
+                    Some(net.trunc())
                 }
-                Err(_) => {
-                    r.err(&path, &v, "not a CIDR such as 198.51.100.0/24");
+                (Err(_), Ok(_)) => {
+                    e.push(
+                        Rule::AccessRule,
+                        k("value"),
+                        quote(v),
+                        "target \"ip_range\" takes a CIDR such as \"198.51.100.0/24\"; for one \
+                         address use target = \"ip\"",
+                    );
+                    None
+                }
+                (Err(_), Err(_)) => {
+                    e.push(
+                        Rule::AccessRule,
+                        k("value"),
+                        quote(v),
+                        "not a CIDR, e.g. \"198.51.100.0/24\"",
+                    );
                     None
                 }
             },
-            RuleTarget::Country | RuleTarget::Asn => {
-                r.err(format!("access_rules[{i}].target"), format!("{:?}", a.target).to_lowercase(), "country and ASN rules need a prefix table, which this edge does not have yet: use ip or ip_range");
-                None
-            }
         };
-        if let Some((n, j)) = net.and_then(|n| seen.insert(n, i).map(|j| (n, j))) {
-            r.err(
-                &path,
-                &v,
-                format!("access_rules[{j}] already covers exactly {n}; one rule per range"),
-            );
+        if let Some(net) = cidr {
+            if let Some(j) = seen.get(&net) {
+                e.push(
+                    Rule::DuplicateAccessRule,
+                    k("value"),
+                    quote(v),
+                    format!(
+                        "access_rules[{j}] already has a rule for {net}; one rule per range \
+                         (remove one)"
+                    ),
+                );
+            } else {
+                seen.insert(net, i);
+            }
+        }
+        if let Some(id) = &r.id
+            && let Some(p) = id_problem(id)
+        {
+            e.push(Rule::BadId, k("id"), quote(id), format!("the id {p}"));
+        }
+        if r.id.is_some() || cidr.is_some() {
+            let id = r.effective_id();
+            if let Some(j) = ids.get(&id) {
+                if r.id.is_some() {
+                    e.push(
+                        Rule::BadId,
+                        k("id"),
+                        quote(&id),
+                        format!("id already used by access_rules[{j}]; rule ids are unique"),
+                    );
+                }
+            } else {
+                ids.insert(id, i);
+            }
         }
     }
 }
 
-fn delegations(c: &Config, r: &mut Report) {
+fn delegations(c: &Config, e: &mut Errors) {
     for (i, d) in c.origin_policy.delegations.iter().enumerate() {
-        host_bits(r, format!("origin_policy.delegations[{i}].cidr"), &d.cidr);
+        host_bits(e, format!("origin_policy.delegations[{i}].cidr"), d.cidr);
     }
 }
 
-fn settings(c: &Config, r: &mut Report) {
-    let compiled = super::compile::settings(c);
-    match compiled {
-        Ok(_) => {}
-        Err(errs) => r.0.extend(errs),
-    }
-    let _ = origin::RESERVED.len();
-}
+#[cfg(test)]
+mod tests;

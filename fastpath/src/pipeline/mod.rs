@@ -616,6 +616,9 @@ fn f_of(buf: &[u8], len: usize) -> &[u8] {
     &buf[..len]
 }
 
+#[cfg(test)]
+mod tests;
+
 /// The address family label used in reports.
 pub fn ip_version(a: IpAddr) -> u8 {
     if a.is_ipv6() { 6 } else { 4 }

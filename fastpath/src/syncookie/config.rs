@@ -1,7 +1,7 @@
 //! Settings of the SYN-cookie gate.
 
-/// SYN-cookie settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// SYN-cookie settings. `Debug` never prints the seed.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CookieConfig {
     /// Secret rotation period in seconds; cookies minted under the previous secret still
     /// validate, so a cookie younger than this always validates. At least 60.
@@ -17,6 +17,19 @@ pub struct CookieConfig {
     pub wscale: u8,
     /// Receive window in the SYN-ACK (unscaled, as RFC 7323 requires for SYN segments).
     pub window: u16,
+}
+
+impl core::fmt::Debug for CookieConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CookieConfig")
+            .field("rotate_secs", &self.rotate_secs)
+            .field("seed", &self.seed.map(|_| "<redacted>"))
+            .field("mss4", &self.mss4)
+            .field("mss6", &self.mss6)
+            .field("wscale", &self.wscale)
+            .field("window", &self.window)
+            .finish()
+    }
 }
 
 impl Default for CookieConfig {
@@ -53,7 +66,8 @@ impl CookieConfig {
     /// # Errors
     /// [`CookieConfigError::OutOfRange`]: `rotate_secs` outside 60..=86400 (below 60 a cookie
     /// could expire before the client's ACK arrives), an MSS outside 536..=9000 (IPv4) or
-    /// 1220..=9000 (IPv6), a window-scale shift above 14.
+    /// 1220..=9000 (IPv6), a window-scale shift above 14, a zero window (the client could send
+    /// nothing).
     pub fn validate(self) -> Result<Self, CookieConfigError> {
         let bad = |field, value: u64, range| {
             Err(CookieConfigError::OutOfRange {
@@ -74,6 +88,41 @@ impl CookieConfig {
         if self.wscale > 14 {
             return bad("wscale", u64::from(self.wscale), "0..=14");
         }
+        if self.window == 0 {
+            return bad("window", 0, "1..=65535");
+        }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_seed_and_ranges_hold() {
+        let c = CookieConfig {
+            seed: Some([0xab; 32]),
+            ..CookieConfig::default()
+        };
+        let d = format!("{c:?}");
+        assert!(d.contains("<redacted>") && !d.contains("171"), "{d}");
+        assert!(
+            CookieConfig {
+                window: 0,
+                ..CookieConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            CookieConfig {
+                rotate_secs: 59,
+                ..CookieConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(CookieConfig::default().validate().is_ok());
     }
 }

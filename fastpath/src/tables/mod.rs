@@ -485,6 +485,13 @@ impl SharedTables {
         })
     }
 
+    /// Prepares the calling thread to read: arc-swap keeps one small bookkeeping node per
+    /// reader thread and allocates it on the thread's first load. A queue thread calls this
+    /// when it starts, so that no batch ever allocates.
+    pub fn register_reader(&self) {
+        drop(self.current.load());
+    }
+
     /// Loads the current snapshot (once per batch).
     #[inline]
     pub fn load(&self) -> Snapshot {
@@ -499,6 +506,15 @@ impl SharedTables {
     /// Replaces the snapshot; batches already running finish on the old one.
     pub fn store(&self, tables: Tables) {
         self.current.store(Arc::new(tables));
+    }
+}
+
+/// Tables for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// The lab tables of the table tests.
+    pub fn lab_tables() -> super::Tables {
+        super::Tables::build(&super::test::lab_spec()).expect("the lab spec builds")
     }
 }
 

@@ -247,6 +247,19 @@ impl Worker {
             self.timeouts.udp_idle_ns
         };
         let now = it.ts_ns;
+        // A flow idle past its timeout ends here (before the sweep found it): report it.
+        let stale = self
+            .flows
+            .peek(&it.key)
+            .copied()
+            .filter(|e| now.saturating_sub(e.last_seen_ns()) > e.timeout_ns());
+        if let Some(old) = stale {
+            self.flows.remove(&it.key);
+            if !old.value().closed {
+                let at = old.last_seen_ns().saturating_add(old.timeout_ns());
+                self.emit(EventKind::Disconnect, status::NORMAL_CLOSE, at, &old);
+            }
+        }
         let known = self.flows.get(&it.key, now).is_some();
         if !known {
             if it.kind == WorkKind::Segment {
@@ -367,5 +380,312 @@ impl Worker {
         }
         self.poll(usize::MAX);
         self
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::flow::FlowKey;
+    use crate::worker::NO_APP;
+
+    const S: u64 = 1_000_000_000;
+
+    fn key(sport: u16, proto: u8) -> FlowKey {
+        FlowKey::new(
+            proto,
+            "192.0.2.1".parse().unwrap(),
+            sport,
+            "203.0.113.10".parse().unwrap(),
+            22,
+        )
+    }
+
+    fn item(k: FlowKey, kind: WorkKind, flags: u8, payload: u32, ts: u64) -> WorkItem {
+        WorkItem {
+            key: k,
+            kind,
+            service: Service::Spectrum,
+            app_slot: 3,
+            tcp_flags: flags,
+            wire_len: 60 + payload,
+            payload_len: payload,
+            ts_ns: ts,
+            queue: 0,
+            negotiated: Negotiated::default(),
+        }
+    }
+
+    fn pools(depth: usize) -> (WorkerPools, Vec<Worker>) {
+        let cfg = WorkerConfig {
+            cdn: 1,
+            spectrum: 2,
+            queue_depth: depth,
+            flow_capacity: 64,
+        };
+        WorkerPools::new(
+            &cfg,
+            Timeouts {
+                tcp_idle_ns: 300 * S,
+                udp_idle_ns: 30 * S,
+                closing_ns: 10 * S,
+            },
+        )
+    }
+
+    fn drain(w: &Worker) -> Vec<Event> {
+        let r = w.events();
+        core::iter::from_fn(|| r.pop()).collect()
+    }
+
+    #[test]
+    fn tcp_connect_data_fin() {
+        let (p, mut ws) = pools(16);
+        assert_eq!((p.count(Service::Cdn), p.count(Service::Spectrum)), (1, 2));
+        let k = key(1000, 6);
+        p.push(
+            Service::Spectrum,
+            0,
+            item(k, WorkKind::NewFlow, flags::ACK, 0, S),
+        )
+        .unwrap();
+        p.push(
+            Service::Spectrum,
+            0,
+            item(k, WorkKind::Segment, flags::ACK | flags::PSH, 500, 2 * S),
+        )
+        .unwrap();
+        p.push(
+            Service::Spectrum,
+            0,
+            item(k, WorkKind::Segment, flags::ACK | flags::FIN, 0, 3 * S),
+        )
+        .unwrap();
+        p.push(
+            Service::Spectrum,
+            0,
+            item(k, WorkKind::Segment, flags::ACK, 0, 3 * S + 1),
+        )
+        .unwrap();
+        let w = ws
+            .iter_mut()
+            .find(|w| w.service() == Service::Spectrum && w.index() == 0)
+            .unwrap();
+        assert_eq!(w.poll(usize::MAX), 4);
+        let ev = drain(w);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(
+            (ev[0].kind, ev[0].status),
+            (EventKind::Connect, status::OPENED)
+        );
+        assert_eq!(
+            (ev[1].kind, ev[1].status),
+            (EventKind::Disconnect, status::NORMAL_CLOSE)
+        );
+        assert_eq!(ev[1].bytes_ingress, 500);
+        assert_eq!(ev[1].duration_ns, 2 * S);
+        assert_eq!(ev[1].app_slot, 3);
+        let c = w.counters();
+        assert_eq!(
+            (
+                c.connects.get(),
+                c.disconnects.get(),
+                c.open.get(),
+                c.adopted.get()
+            ),
+            (1, 1, 0, 0)
+        );
+    }
+
+    #[test]
+    fn client_rst_is_499() {
+        let (p, mut ws) = pools(16);
+        let k = key(1001, 6);
+        p.push(
+            Service::Spectrum,
+            1,
+            item(k, WorkKind::NewFlow, flags::ACK, 0, S),
+        )
+        .unwrap();
+        p.push(
+            Service::Spectrum,
+            1,
+            item(k, WorkKind::Segment, flags::RST, 0, 2 * S),
+        )
+        .unwrap();
+        let w = ws
+            .iter_mut()
+            .find(|w| w.service() == Service::Spectrum && w.index() == 1)
+            .unwrap();
+        w.poll(usize::MAX);
+        let ev = drain(w);
+        assert_eq!(
+            ev.last().map(|e| (e.kind, e.status)),
+            Some((EventKind::Disconnect, status::CLIENT_RESET))
+        );
+    }
+
+    #[test]
+    fn idle_udp_flows_disconnect_by_sweep_or_on_return() {
+        let (p, mut ws) = pools(16);
+        let w = &mut ws[0];
+        let k = FlowKey::new(
+            17,
+            "192.0.2.1".parse().unwrap(),
+            5,
+            "203.0.113.200".parse().unwrap(),
+            443,
+        );
+        let mut it = item(k, WorkKind::NewFlow, 0, 100, S);
+        it.service = Service::Cdn;
+        it.app_slot = NO_APP;
+        p.push(Service::Cdn, 0, it).unwrap();
+        w.poll(usize::MAX);
+        w.expire(20 * S);
+        assert_eq!(drain(w).len(), 1, "connect only: not idle yet");
+        w.expire(40 * S);
+        let ev = drain(w);
+        assert_eq!(
+            ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            vec![EventKind::Disconnect]
+        );
+        assert_eq!(ev[0].ts_ns, 31 * S, "ends when it went idle");
+        // A flow that comes back after its timeout before a sweep: closed, then opened again.
+        p.push(Service::Cdn, 0, it).unwrap();
+        it.kind = WorkKind::Segment;
+        it.ts_ns = 100 * S;
+        p.push(Service::Cdn, 0, it).unwrap();
+        w.poll(usize::MAX);
+        let kinds: Vec<_> = drain(w).iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::Connect,
+                EventKind::Disconnect,
+                EventKind::Connect
+            ]
+        );
+    }
+
+    #[test]
+    fn full_queue_gives_the_item_back() {
+        let (p, _ws) = pools(2);
+        let it = item(key(1, 6), WorkKind::NewFlow, flags::ACK, 0, S);
+        assert!(p.push(Service::Spectrum, 0, it).is_ok());
+        assert!(p.push(Service::Spectrum, 0, it).is_ok());
+        assert_eq!(p.push(Service::Spectrum, 0, it), Err(it));
+        assert_eq!(p.backlog(Service::Spectrum, 0), 2);
+        assert!(p.push(Service::Spectrum, 9, it).is_err(), "no such worker");
+    }
+
+    #[test]
+    fn finish_reports_open_flows_as_progress_and_analytics_percentiles() {
+        let (p, mut ws) = pools(256);
+        for i in 0..100u16 {
+            let k = key(2000 + i, 6);
+            p.push(
+                Service::Spectrum,
+                0,
+                item(k, WorkKind::NewFlow, flags::ACK, 0, S),
+            )
+            .unwrap();
+            let end = S + u64::from(i + 1) * 1_000_000; // 1..=100 ms
+            p.push(
+                Service::Spectrum,
+                0,
+                item(k, WorkKind::Segment, flags::ACK | flags::FIN, 10, end),
+            )
+            .unwrap();
+        }
+        p.push(
+            Service::Spectrum,
+            0,
+            item(key(9999, 6), WorkKind::Segment, flags::ACK, 7, S),
+        )
+        .unwrap();
+        let w = ws
+            .iter_mut()
+            .find(|w| w.service() == Service::Spectrum && w.index() == 0)
+            .unwrap();
+        w.poll(usize::MAX);
+        assert_eq!(
+            w.counters().adopted.get(),
+            1,
+            "a segment of an unknown flow is adopted"
+        );
+        w.finish(5 * S);
+        let rows: Vec<_> = w.analytics().rows().collect();
+        let d = rows
+            .iter()
+            .find(|r| r.event == EventKind::Disconnect)
+            .unwrap();
+        assert_eq!((d.count, d.bytes_ingress), (100, 1000));
+        assert_eq!(d.duration_median_ms, 50);
+        assert_eq!(d.duration_p90_ms, 90);
+        assert_eq!(d.duration_p99_ms, 99);
+        assert!((d.duration_avg_ms - 50.5).abs() < 0.1);
+        let pr = rows
+            .iter()
+            .find(|r| r.event == EventKind::Progress)
+            .unwrap();
+        assert_eq!((pr.count, pr.bytes_ingress), (1, 7));
+        let mut merged = Analytics::default();
+        merged.merge(w.analytics());
+        merged.merge(w.analytics());
+        assert_eq!(
+            merged
+                .rows()
+                .find(|r| r.event == EventKind::Disconnect)
+                .unwrap()
+                .count,
+            200
+        );
+    }
+
+    #[test]
+    fn event_ring_drops_the_oldest_when_full() {
+        let r = EventRing::new(2);
+        let mut e = Event {
+            ts_ns: 1,
+            kind: EventKind::Connect,
+            status: 0,
+            key: key(1, 6),
+            service: Service::Cdn,
+            app_slot: NO_APP,
+            bytes_ingress: 0,
+            bytes_egress: 0,
+            packets: 0,
+            duration_ns: 0,
+        };
+        for ts in 1..=3 {
+            e.ts_ns = ts;
+            r.push(e);
+        }
+        assert_eq!(r.dropped(), 1);
+        assert_eq!(r.pop().map(|e| e.ts_ns), Some(2));
+        assert_eq!(r.pop().map(|e| e.ts_ns), Some(3));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn run_stops_on_request() {
+        let (p, mut ws) = pools(64);
+        let w = ws.remove(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = Arc::clone(&stop);
+        let h = std::thread::spawn(move || w.run(s2, || 0));
+        p.push(
+            Service::Spectrum,
+            0,
+            item(key(7, 6), WorkKind::NewFlow, flags::ACK, 0, S),
+        )
+        .unwrap();
+        let started = Instant::now();
+        while p.backlog(Service::Spectrum, 0) > 0 && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let w = h.join().unwrap();
+        assert_eq!(w.counters().connects.get(), 1);
     }
 }
