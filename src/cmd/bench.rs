@@ -221,20 +221,26 @@ fn run_queue(
     let mut passes = 0u64;
     let mut pipeline_ns = 0u64;
     let mut first_mix: Option<[u64; Reason::COUNT]> = None;
+    let (pools, mut workers) = WorkerPools::new(
+        &compiled.workers,
+        fastpath::worker::Timeouts::from(&compiled.pipeline),
+    );
+    let mut p = Pipeline::new(
+        q as u16,
+        &compiled.pipeline,
+        &compiled.cookies,
+        seed,
+        1500,
+        pools,
+    );
     let started = Instant::now();
     while started.elapsed() < duration {
-        let (pools, mut workers) = WorkerPools::new(
-            &compiled.workers,
-            fastpath::worker::Timeouts::from(&compiled.pipeline),
-        );
-        let mut p = Pipeline::new(
-            q as u16,
-            &compiled.pipeline,
-            &compiled.cookies,
-            seed,
-            1500,
-            pools,
-        );
+        // A fresh pass: no flow state from the previous one.
+        p.reset_flows();
+        for w in &mut workers {
+            w.reset();
+        }
+        let before = p.stats().reasons.snapshot();
         for chunk in frames.chunks(batch) {
             for (b, f) in bufs.iter_mut().zip(chunk) {
                 if b.len() < f.data.len() {
@@ -259,7 +265,8 @@ fn run_queue(
         }
         passes += 1;
         if first_mix.is_none() {
-            first_mix = Some(p.stats().reasons.snapshot());
+            let after = p.stats().reasons.snapshot();
+            first_mix = Some(core::array::from_fn(|i| after[i] - before[i]));
         }
     }
     let wall = started.elapsed().as_secs_f64();

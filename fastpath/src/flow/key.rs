@@ -123,7 +123,13 @@ impl FlowHasher {
     /// Picks one of `n` (> 0) workers for `key`, with Lemire's multiply-shift (no division).
     #[inline]
     pub fn pick(&self, key: &FlowKey, n: usize) -> usize {
-        ((u128::from(self.hash(key)) * n as u128) >> 64) as usize
+        Self::pick_hashed(self.hash(key), n)
+    }
+
+    /// [`FlowHasher::pick`] for a key already hashed by this hasher.
+    #[inline]
+    pub fn pick_hashed(hash: u64, n: usize) -> usize {
+        ((u128::from(hash) * n as u128) >> 64) as usize
     }
 }
 

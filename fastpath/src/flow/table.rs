@@ -157,8 +157,18 @@ impl<V: Copy + Default> FlowTable<V> {
 
     #[inline(always)]
     fn locate(&self, key: &FlowKey) -> (usize, u16) {
-        let h = self.hasher.hash(key);
+        self.locate_hashed(self.hasher.hash(key))
+    }
+
+    #[inline(always)]
+    fn locate_hashed(&self, h: u64) -> (usize, u16) {
         ((h as usize) & self.mask, ((h >> 48) as u16) | 1)
+    }
+
+    /// The hasher (a caller that needs the key's hash for something else can compute it once
+    /// and use the `_hashed` methods).
+    pub fn hasher(&self) -> &FlowHasher {
+        &self.hasher
     }
 
     #[inline(always)]
@@ -168,7 +178,7 @@ impl<V: Copy + Default> FlowTable<V> {
     }
 
     #[inline(always)]
-    fn clear(&mut self, b: usize, w: usize) {
+    fn clear_slot(&mut self, b: usize, w: usize) {
         self.tags[b][w] = 0;
         self.len -= 1;
     }
@@ -177,10 +187,17 @@ impl<V: Copy + Default> FlowTable<V> {
     /// past its timeout is removed and counted as expired.
     #[inline]
     pub fn get(&mut self, key: &FlowKey, now_ns: u64) -> Option<&mut Entry<V>> {
-        let (b, tag) = self.locate(key);
+        let h = self.hasher.hash(key);
+        self.get_hashed(key, h, now_ns)
+    }
+
+    /// [`FlowTable::get`] with `hash` = `self.hasher().hash(key)`.
+    #[inline]
+    pub fn get_hashed(&mut self, key: &FlowKey, hash: u64, now_ns: u64) -> Option<&mut Entry<V>> {
+        let (b, tag) = self.locate_hashed(hash);
         let w = self.find(b, tag, key)?;
         if self.entries[b * WAYS + w].expired(now_ns) {
-            self.clear(b, w);
+            self.clear_slot(b, w);
             self.stats.expirations += 1;
             return None;
         }
@@ -198,7 +215,21 @@ impl<V: Copy + Default> FlowTable<V> {
     /// Inserts or replaces `key` with idle timeout `timeout_ns`.
     #[inline]
     pub fn insert(&mut self, key: FlowKey, value: V, now_ns: u64, timeout_ns: u64) -> Insert<V> {
-        let (b, tag) = self.locate(&key);
+        let h = self.hasher.hash(&key);
+        self.insert_hashed(key, h, value, now_ns, timeout_ns)
+    }
+
+    /// [`FlowTable::insert`] with `hash` = `self.hasher().hash(&key)`.
+    #[inline]
+    pub fn insert_hashed(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        value: V,
+        now_ns: u64,
+        timeout_ns: u64,
+    ) -> Insert<V> {
+        let (b, tag) = self.locate_hashed(hash);
         let fresh = Entry {
             key,
             value,
@@ -247,7 +278,7 @@ impl<V: Copy + Default> FlowTable<V> {
     pub fn remove(&mut self, key: &FlowKey) -> Option<V> {
         let (b, tag) = self.locate(key);
         let w = self.find(b, tag, key)?;
-        self.clear(b, w);
+        self.clear_slot(b, w);
         self.stats.removals += 1;
         Some(self.entries[b * WAYS + w].value)
     }
@@ -261,7 +292,7 @@ impl<V: Copy + Default> FlowTable<V> {
             self.cursor = (self.cursor + 1) & self.mask;
             for w in 0..WAYS {
                 if self.tags[b][w] != 0 && self.entries[b * WAYS + w].expired(now_ns) {
-                    self.clear(b, w);
+                    self.clear_slot(b, w);
                     self.stats.expirations += 1;
                     f(&self.entries[b * WAYS + w]);
                 }
@@ -274,11 +305,18 @@ impl<V: Copy + Default> FlowTable<V> {
         for b in 0..self.tags.len() {
             for w in 0..WAYS {
                 if self.tags[b][w] != 0 {
-                    self.clear(b, w);
+                    self.clear_slot(b, w);
                     f(&self.entries[b * WAYS + w]);
                 }
             }
         }
+    }
+
+    /// Forgets every entry (keeps the memory and the counters).
+    pub fn clear(&mut self) {
+        self.tags.fill([0; WAYS]);
+        self.len = 0;
+        self.cursor = 0;
     }
 
     /// Number of buckets (a full sweep is this many buckets).

@@ -177,6 +177,11 @@ impl Pipeline {
         &self.workers
     }
 
+    /// Forgets every flow (a benchmark's fresh pass; never on a live queue).
+    pub fn reset_flows(&mut self) {
+        self.flows.clear();
+    }
+
     /// Starts a batch at `now_ns`: refreshes the cookie secrets and starts the batch clock.
     #[inline]
     pub fn begin_batch(&mut self, now_ns: u64) {
@@ -377,7 +382,9 @@ impl Pipeline {
         // 9. Flow state.
         let key = FlowKey::new(proto.number(), l3.src, sport, l3.dst, dport);
         let service = binding.service;
-        let worker = self.hasher.pick(&key, self.workers.count(service)) as u16;
+        // One hash of the key serves the worker choice and the flow table.
+        let hash = self.hasher.hash(&key);
+        let worker = FlowHasher::pick_hashed(hash, self.workers.count(service)) as u16;
         out.worker = Some(worker);
         trace.step(Step::Worker {
             service,
@@ -410,7 +417,7 @@ impl Pipeline {
                     return self.syn(buf, now_ns, &l2, &l3, &h, out, trace);
                 }
                 let closing_ns = self.closing_ns;
-                let hit = self.flows.get(&key, now_ns).map(|e| {
+                let hit = self.flows.get_hashed(&key, hash, now_ns).map(|e| {
                     let closing = e.value().closing;
                     if fl & (flags::FIN | flags::RST) == flags::FIN && !closing {
                         e.value_mut().closing = true;
@@ -423,7 +430,7 @@ impl Pipeline {
                     if fl & flags::RST != 0 {
                         self.flows.remove(&key);
                     }
-                    out.reason = self.dispatch(item, false, now_ns, 0);
+                    out.reason = self.dispatch(item, hash, worker, false, now_ns, 0);
                     return out;
                 }
                 trace.step(Step::FlowMiss);
@@ -474,19 +481,19 @@ impl Pipeline {
                 } else {
                     self.tcp_idle_ns
                 };
-                out.reason = self.dispatch(item, true, now_ns, timeout);
+                out.reason = self.dispatch(item, hash, worker, true, now_ns, timeout);
                 out
             }
             None => {
                 item.payload_len = (l3.l4_len().saturating_sub(8)) as u32;
-                if self.flows.get(&key, now_ns).is_some() {
+                if self.flows.get_hashed(&key, hash, now_ns).is_some() {
                     trace.step(Step::FlowHit { closing: false });
-                    out.reason = self.dispatch(item, false, now_ns, 0);
+                    out.reason = self.dispatch(item, hash, worker, false, now_ns, 0);
                     return out;
                 }
                 trace.step(Step::FlowMiss);
                 item.kind = WorkKind::NewFlow;
-                out.reason = self.dispatch(item, true, now_ns, self.udp_idle_ns);
+                out.reason = self.dispatch(item, hash, worker, true, now_ns, self.udp_idle_ns);
                 out
             }
         }
@@ -495,18 +502,28 @@ impl Pipeline {
     /// Step 10: hands `item` to its worker; for a new flow, creates the gate entry only once the
     /// worker has it.
     #[inline(always)]
-    fn dispatch(&mut self, item: WorkItem, new: bool, now_ns: u64, timeout_ns: u64) -> Reason {
-        let worker = self
-            .hasher
-            .pick(&item.key, self.workers.count(item.service));
-        if self.workers.push(item.service, worker, item).is_err() {
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        item: WorkItem,
+        hash: u64,
+        worker: u16,
+        new: bool,
+        now_ns: u64,
+        timeout_ns: u64,
+    ) -> Reason {
+        if self
+            .workers
+            .push(item.service, usize::from(worker), item)
+            .is_err()
+        {
             return Reason::QueueFull;
         }
         if new {
             let closing = item.tcp_flags & flags::FIN != 0;
-            let _ = self
-                .flows
-                .insert(item.key, GateFlow { closing }, now_ns, timeout_ns);
+            let _ =
+                self.flows
+                    .insert_hashed(item.key, hash, GateFlow { closing }, now_ns, timeout_ns);
             Reason::NewFlow
         } else {
             Reason::Flow

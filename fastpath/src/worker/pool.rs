@@ -227,6 +227,12 @@ impl Worker {
         }
     }
 
+    /// Drops every queued item and all flow state (a benchmark's fresh pass).
+    pub fn reset(&mut self) {
+        while self.queue.pop().is_some() {}
+        self.flows.clear();
+    }
+
     /// Processes up to `max` queued items; returns how many.
     pub fn poll(&mut self, max: usize) -> usize {
         let mut n = 0;
