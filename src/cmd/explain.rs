@@ -56,6 +56,8 @@ pub struct Explanation {
     pub worker: Option<u16>,
     /// The decisions, in order.
     pub path: Vec<String>,
+    /// For a malformed frame: the check it fails.
+    pub malformed: Option<String>,
     /// Our reply in hex, for a `tx` verdict.
     pub reply_hex: Option<String>,
 }
@@ -117,13 +119,22 @@ pub fn explain(
         binding: o
             .binding
             .and_then(|b| tables.bindings.get(b as usize))
-            .map(|b| format!("{} ({})", b.id, b.cidr)),
+            .map(|b| {
+                if b.id == b.cidr.to_string() {
+                    b.id.clone()
+                } else {
+                    format!("{} ({})", b.id, b.cidr)
+                }
+            }),
         app: o
             .app
             .and_then(|a| tables.apps.get(a as usize))
             .map(|a| a.id.clone()),
         worker: o.worker,
         path,
+        malformed: (o.reason == fastpath::Reason::Malformed)
+            .then(|| fastpath::wire::frame::diagnose(frame))
+            .flatten(),
         reply_hex: (o.tx_len > 0)
             .then(|| buf[..o.tx_len].iter().map(|b| format!("{b:02x}")).collect()),
     }
@@ -182,6 +193,9 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
     writeln!(out, "path ({} bytes):", e.length)?;
     for (i, s) in e.path.iter().enumerate() {
         writeln!(out, "  {}. {s}", i + 1)?;
+    }
+    if let Some(m) = &e.malformed {
+        writeln!(out, "  {}. malformed: {m}", e.path.len() + 1)?;
     }
     writeln!(out, "  => {}/{}", e.verdict, e.reason)?;
     if let Some(r) = &e.reply_hex {

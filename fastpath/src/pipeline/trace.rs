@@ -164,14 +164,19 @@ impl fmt::Display for Step<'_> {
                     " (not advertised)"
                 }
             ),
-            Step::Binding(b) => write!(
-                f,
-                "binding: {} {} -> {} (unconfigured: {})",
-                b.id,
-                b.cidr,
-                b.service,
-                b.unconfigured.as_str()
-            ),
+            Step::Binding(b) => {
+                write!(f, "binding: ")?;
+                if b.id != b.cidr.to_string() {
+                    write!(f, "{} ", b.id)?;
+                }
+                write!(
+                    f,
+                    "{} -> {} (unconfigured: {})",
+                    b.cidr,
+                    b.service,
+                    b.unconfigured.as_str()
+                )
+            }
             Step::App(a) => write!(
                 f,
                 "spectrum app: {} ({}/{}, ip_firewall {})",

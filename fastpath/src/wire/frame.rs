@@ -320,6 +320,122 @@ pub fn v6(a: IpAddr) -> Option<Ipv6Addr> {
     }
 }
 
+/// Says which check a malformed frame fails, with the values involved, for `explain`. Off the
+/// hot path: the pipeline itself only learns "malformed" from the parsers above, and this
+/// re-runs the same checks with words. `None` when the L2-L4 headers pass every check.
+pub fn diagnose(f: &[u8]) -> Option<String> {
+    if f.len() < ethernet::HEADER_LEN {
+        return Some(format!(
+            "the frame has {} bytes, fewer than an Ethernet header (14)",
+            f.len()
+        ));
+    }
+    let l2 = match parse_l2(f) {
+        Ok(l2) => l2,
+        Err(L2Error::Truncated) => return Some("a VLAN tag is cut short".into()),
+        Err(L2Error::NotIp) => return None,
+    };
+    let b = &f[l2.l3_off..];
+    if l2.ethertype == ethertype::IPV4 {
+        if b.len() < ipv4::MIN_HEADER_LEN {
+            return Some(format!("IPv4: {} bytes left for a 20-byte header", b.len()));
+        }
+        let p = ipv4::Packet::new_unchecked(b);
+        if b[0] >> 4 != 4 {
+            return Some(format!("IPv4: version field is {}", b[0] >> 4));
+        }
+        let (hl, tl) = (p.header_len(), usize::from(p.total_len()));
+        if hl < ipv4::MIN_HEADER_LEN {
+            return Some(format!(
+                "IPv4: IHL {} (header {hl} bytes) is below 5",
+                hl / 4
+            ));
+        }
+        if tl < hl {
+            return Some(format!(
+                "IPv4: total length {tl} is shorter than the {hl}-byte header"
+            ));
+        }
+        if tl > b.len() {
+            return Some(format!(
+                "IPv4: total length {tl} runs past the {} bytes the frame holds",
+                b.len()
+            ));
+        }
+        if !p.verify_checksum() {
+            let mut h = b[..hl].to_vec();
+            h[10] = 0;
+            h[11] = 0;
+            return Some(format!(
+                "IPv4: header checksum is {:#06x}, should be {:#06x}",
+                p.checksum(),
+                super::checksum::checksum(&h)
+            ));
+        }
+    } else {
+        if b.len() < ipv6::HEADER_LEN {
+            return Some(format!("IPv6: {} bytes left for a 40-byte header", b.len()));
+        }
+        if b[0] >> 4 != 6 {
+            return Some(format!("IPv6: version field is {}", b[0] >> 4));
+        }
+        let plen = usize::from(ipv6::Packet::new_unchecked(b).payload_len());
+        if ipv6::HEADER_LEN + plen > b.len() {
+            return Some(format!(
+                "IPv6: payload length {plen} runs past the {} bytes after the header",
+                b.len() - ipv6::HEADER_LEN
+            ));
+        }
+        if let Err(Error) = parse_ipv6(b, l2.l3_off) {
+            return Some(format!(
+                "IPv6: more than {MAX_EXT_HEADERS} extension headers, or one that runs past the payload"
+            ));
+        }
+    }
+    let l3 = parse_l3(f, &l2).ok()?;
+    if l3.fragment {
+        return None;
+    }
+    let seg = &f[l3.l4_off..l3.end];
+    match l3.proto {
+        proto::TCP if seg.len() < tcp::MIN_HEADER_LEN => Some(format!(
+            "TCP: {} bytes left for a 20-byte header",
+            seg.len()
+        )),
+        proto::TCP => {
+            let hl = usize::from(seg[12] >> 4) * 4;
+            if hl < tcp::MIN_HEADER_LEN {
+                Some(format!("TCP: data offset {} is below 5", hl / 4))
+            } else if hl > seg.len() {
+                Some(format!(
+                    "TCP: the {hl}-byte header runs past the {}-byte segment",
+                    seg.len()
+                ))
+            } else {
+                None
+            }
+        }
+        proto::UDP if seg.len() < udp::HEADER_LEN => Some(format!(
+            "UDP: {} bytes left for an 8-byte header",
+            seg.len()
+        )),
+        proto::UDP => {
+            let len = usize::from(be16(seg, 4));
+            if len < udp::HEADER_LEN {
+                Some(format!("UDP: length field {len} is below 8"))
+            } else if len > seg.len() {
+                Some(format!(
+                    "UDP: length field {len} runs past the {} bytes the IP packet carries",
+                    seg.len()
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -501,6 +617,37 @@ mod test {
         let mut f = v6_with_ext(&[], proto::UDP, &udp);
         f.truncate(f.len() - 1);
         assert!(parse_l3(&f, &parse_l2(&f).unwrap()).is_err());
+    }
+
+    #[test]
+    fn diagnose_names_the_failing_check() {
+        let f = tcp4_syn();
+        assert_eq!(diagnose(&f), None);
+        let mut bad = f.clone();
+        bad[14 + 8] = 1;
+        assert!(
+            diagnose(&bad)
+                .unwrap()
+                .starts_with("IPv4: header checksum is"),
+            "{:?}",
+            diagnose(&bad)
+        );
+        assert!(diagnose(&f[..f.len() - 1]).unwrap().contains("runs past"));
+        assert!(
+            diagnose(&f[..10])
+                .unwrap()
+                .contains("fewer than an Ethernet header")
+        );
+        let mut doff = f.clone();
+        doff[14 + 20 + 12] = 0x40;
+        assert_eq!(diagnose(&doff).unwrap(), "TCP: data offset 4 is below 5");
+        let nine: Vec<_> = (0..9).map(|_| (proto::DSTOPTS, 8)).collect();
+        let g = v6_with_ext(
+            &nine,
+            proto::UDP,
+            &[0x13, 0x88, 0x00, 0x35, 0x00, 0x08, 0, 0],
+        );
+        assert!(diagnose(&g).unwrap().contains("extension headers"));
     }
 
     #[test]
