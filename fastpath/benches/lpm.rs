@@ -154,12 +154,22 @@ pub fn lookups(c: &mut Criterion) {
 
 pub fn build(c: &mut Criterion) {
     let v4 = testgen::ipv4(1_000_000, 42);
+    let v6 = testgen::ipv6(100_000, 42);
+    #[allow(clippy::print_stderr)]
+    {
+        let t4 = Lpm4::build(v4.iter().copied()).unwrap();
+        let t6 = Lpm6::build(v6.iter().copied()).unwrap();
+        eprintln!(
+            "lpm memory: 1M IPv4 prefixes {:.1} MiB, 100k IPv6 prefixes {:.1} MiB",
+            t4.memory_bytes() as f64 / 1048576.0,
+            t6.memory_bytes() as f64 / 1048576.0
+        );
+    }
     let mut g = c.benchmark_group("lpm/build");
     g.sample_size(10);
     g.bench_with_input(BenchmarkId::new("fastpath-ipv4", "1M"), &v4, |b, v| {
         b.iter(|| Lpm4::build(v.iter().copied()).unwrap().len())
     });
-    let v6 = testgen::ipv6(100_000, 42);
     g.bench_with_input(BenchmarkId::new("fastpath-ipv6", "100k"), &v6, |b, v| {
         b.iter(|| Lpm6::build(v.iter().copied()).unwrap().len())
     });

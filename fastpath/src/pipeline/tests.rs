@@ -87,7 +87,7 @@ fn the_trace_names_the_entries_that_decided() {
         "destination: matched 203.0.113.10/32",
         "binding: b0 203.0.113.0/24 -> spectrum",
         "spectrum app: ssh (tcp/22",
-        "access rule: r0 block 198.51.100.0/24",
+        "access rule: block 198.51.100.0/24 (r0)",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }

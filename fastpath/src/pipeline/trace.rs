@@ -215,13 +215,13 @@ impl fmt::Display for Step<'_> {
                     )
                 }
             }
-            Step::Access(Some(r)) => write!(
-                f,
-                "access rule: {} {} {} (longest match)",
-                r.id,
-                r.action.as_str(),
-                r.cidr
-            ),
+            Step::Access(Some(r)) => {
+                write!(f, "access rule: {} {}", r.action.as_str(), r.cidr)?;
+                if r.id != r.cidr.to_string() && r.id != r.cidr.addr().to_string() {
+                    write!(f, " ({})", r.id)?;
+                }
+                write!(f, " (longest match)")
+            }
             Step::Access(None) => write!(f, "access rules: no rule matches the source (allowed)"),
             Step::AccessSkipped => write!(f, "access rules: not applied (ip_firewall = false)"),
             Step::Tcp { flags, seq, ack } => {
