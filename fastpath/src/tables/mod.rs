@@ -127,6 +127,33 @@ struct PortEntry {
     app: u32,
 }
 
+/// One destination entry, as [`Tables::destinations`] lists it.
+#[derive(Debug, Clone, Copy)]
+pub struct DestinationEntry<'a> {
+    /// The entry's range (a prefix, a binding, or an edge IP's host route).
+    pub cidr: IpNet,
+    /// The binding covering it (`None`: an onboarded prefix without binding).
+    pub binding: Option<&'a BindingSpec>,
+    tcp: &'a [PortEntry],
+    udp: &'a [PortEntry],
+}
+
+impl DestinationEntry<'_> {
+    /// True for a Spectrum edge IP: apps claim ports on it.
+    pub fn is_edge(&self) -> bool {
+        !self.tcp.is_empty() || !self.udp.is_empty()
+    }
+
+    /// The port ranges apps claim for `proto` on this edge IP (ascending, disjoint).
+    pub fn ports(&self, proto: L4Proto) -> impl Iterator<Item = PortRange> + '_ {
+        let e = match proto {
+            L4Proto::Tcp => self.tcp,
+            L4Proto::Udp => self.udp,
+        };
+        e.iter().map(|p| PortRange { lo: p.lo, hi: p.hi })
+    }
+}
+
 /// A set of ports as a 65536-bit bitmap.
 #[derive(Clone)]
 pub struct PortSet {
@@ -462,6 +489,18 @@ impl Tables {
         self.bindings.iter().find(|b| b.slot == slot)
     }
 
+    /// Every destination entry (prefix, binding, edge host route), for a data plane outside
+    /// this process: the XDP program's maps are written from these, so the kernel and the
+    /// pipeline decide from the same compiled tables.
+    pub fn destinations(&self) -> impl Iterator<Item = DestinationEntry<'_>> + '_ {
+        self.dests.iter().map(move |d| DestinationEntry {
+            cidr: d.cidr,
+            binding: self.bindings.get(d.binding as usize),
+            tcp: &self.ports[d.tcp.0 as usize..d.tcp.1 as usize],
+            udp: &self.ports[d.udp.0 as usize..d.udp.1 as usize],
+        })
+    }
+
     /// The service of a binding index.
     pub fn service(&self, binding: u32) -> Option<Service> {
         self.bindings.get(binding as usize).map(|b| b.service)
@@ -715,6 +754,30 @@ pub(crate) mod test {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn destinations_list_every_entry() {
+        let t = Tables::build(&lab_spec()).unwrap();
+        let all: Vec<_> = t.destinations().collect();
+        // 3 prefixes (two covered by a same-range binding), 4 bindings, 2 edge IPs.
+        assert_eq!(all.len(), 1 + 4 + 2);
+        let edge = all
+            .iter()
+            .find(|d| d.cidr == net("203.0.113.10/32"))
+            .unwrap();
+        assert!(edge.is_edge());
+        assert_eq!(edge.binding.unwrap().id, "b0");
+        assert_eq!(
+            edge.ports(L4Proto::Tcp).collect::<Vec<_>>(),
+            vec![PortRange::single(22), PortRange { lo: 1000, hi: 2000 }]
+        );
+        assert_eq!(
+            edge.ports(L4Proto::Udp).collect::<Vec<_>>(),
+            vec![PortRange::single(27015)]
+        );
+        let unbound = all.iter().find(|d| d.cidr == net("198.18.0.0/24")).unwrap();
+        assert!(unbound.binding.is_none() && !unbound.is_edge());
     }
 
     #[test]

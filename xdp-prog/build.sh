@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Rebuilds the committed XDP object from its source (needs clang and libbpf's headers:
+# `apt-get install clang libbpf-dev`). Users never need this: the build embeds the committed
+# object. `xdp-prog/build.sh --check` rebuilds into a temporary file and fails when the result
+# differs from the committed object or when the recorded source hash is stale.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+out=fastpath.bpf.o
+sources=(bpf/fastpath.bpf.c include/fastpath_abi.h include/maps.h)
+
+build() {
+    clang -g -O2 -target bpf -Wall -Werror -D__TARGET_ARCH_x86 -I include \
+        -I "/usr/include/$(uname -m)-linux-gnu" \
+        -c bpf/fastpath.bpf.c -o "$1"
+    # Debug info would embed the build directory; strip DWARF but keep BTF (.BTF, .BTF.ext).
+    llvm-strip -g "$1"
+}
+
+source_hash() {
+    cat "${sources[@]}" | sha256sum | cut -d' ' -f1
+}
+
+if [ "${1:-}" = "--check" ]; then
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    build "$tmp/$out"
+    if ! cmp -s "$tmp/$out" "$out"; then
+        echo "xdp-prog/$out differs from a rebuild of its source: run xdp-prog/build.sh and commit the object" >&2
+        exit 1
+    fi
+    if [ "$(source_hash)" != "$(cat "$out.source-sha256")" ]; then
+        echo "xdp-prog/$out.source-sha256 is stale: run xdp-prog/build.sh" >&2
+        exit 1
+    fi
+    echo "xdp-prog/$out matches its source"
+    exit 0
+fi
+
+build "$out"
+source_hash > "$out.source-sha256"
+echo "built xdp-prog/$out ($(stat -c %s "$out") bytes) from $(source_hash)"

@@ -1,0 +1,169 @@
+//! `#[repr(C)]` mirrors of `include/fastpath_abi.h`, with compile-time size checks and a test
+//! that the constants agree with the header.
+
+#![allow(unsafe_code)]
+
+use fastpath::Reason;
+
+/// Counter slot: handed to the queue's AF_XDP socket.
+pub const CTR_REDIRECTED: u32 = 14;
+/// Counter slot: to be redirected, but no socket on that queue (passed to the kernel).
+pub const CTR_NO_SOCKET: u32 = 15;
+/// Counter slot: the plain `XDP_DROP` program of the benchmarks.
+pub const CTR_DROP_ALL: u32 = 16;
+/// Number of counter slots.
+pub const COUNTERS: u32 = 17;
+
+/// `fp_dest.kind`: onboarded, no binding.
+pub const DEST_PREFIX: u8 = 0;
+/// `fp_dest.kind`: a binding covers it.
+pub const DEST_BINDING: u8 = 1;
+/// `fp_dest.service`: the CDN.
+pub const SVC_CDN: u8 = 0;
+/// `fp_dest.service`: Spectrum.
+pub const SVC_SPECTRUM: u8 = 1;
+/// `fp_dest.flags`: unconfigured ports go to userspace (which answers them).
+pub const DEST_RESET: u8 = 0x01;
+/// `fp_dest.flags`: a Spectrum edge IP whose port sets are `ports_id`.
+pub const DEST_EDGE: u8 = 0x02;
+
+/// `struct fp_counter` (per CPU).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counter {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// `struct fp_dest`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dest {
+    /// `DEST_PREFIX` or `DEST_BINDING`.
+    pub kind: u8,
+    /// `SVC_CDN` or `SVC_SPECTRUM`.
+    pub service: u8,
+    /// `DEST_RESET | DEST_EDGE`.
+    pub flags: u8,
+    /// Padding.
+    pub pad: u8,
+    /// Port-set id of an edge IP (host order).
+    pub ports_id: u32,
+}
+
+/// `struct fp_ports_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PortsKey {
+    /// 0 for the CDN, from 1 for edge IPs (host order).
+    pub id: u32,
+    /// 6 or 17.
+    pub proto: u8,
+    /// Padding.
+    pub pad: [u8; 3],
+}
+
+/// `struct fp_ports`: bit p set means port p goes to userspace.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// 65536 bits.
+    pub bits: [u64; 1024],
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports { bits: [0; 1024] }
+    }
+}
+
+impl Ports {
+    /// Sets ports `lo..=hi`.
+    pub fn set_range(&mut self, lo: u16, hi: u16) {
+        for p in lo..=hi {
+            self.bits[usize::from(p >> 6)] |= 1 << (p & 63);
+        }
+    }
+
+    /// True when `p` is set.
+    pub fn contains(&self, p: u16) -> bool {
+        self.bits[usize::from(p >> 6)] & (1 << (p & 63)) != 0
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<Counter>() == 16);
+const _: () = assert!(core::mem::size_of::<Dest>() == 8);
+const _: () = assert!(core::mem::size_of::<PortsKey>() == 8);
+const _: () = assert!(core::mem::size_of::<Ports>() == 8192);
+const _: () = assert!(core::mem::size_of::<aya::maps::lpm_trie::Key<[u8; 4]>>() == 8);
+const _: () = assert!(core::mem::size_of::<aya::maps::lpm_trie::Key<[u8; 16]>>() == 20);
+
+// SAFETY: plain `#[repr(C)]` integers without padding bytes, so any byte pattern is a valid value
+// and every byte of a value is initialized (checked by the size assertions above).
+unsafe impl aya::Pod for Counter {}
+// SAFETY: as above; `pad` makes the padding explicit.
+unsafe impl aya::Pod for Dest {}
+// SAFETY: as above; `pad` makes the padding explicit.
+unsafe impl aya::Pod for PortsKey {}
+// SAFETY: an array of integers.
+unsafe impl aya::Pod for Ports {}
+
+/// The reason a counter slot below [`fastpath::Reason::COUNT`] counts.
+pub fn slot_reason(slot: u32) -> Option<Reason> {
+    u8::try_from(slot).ok().and_then(Reason::from_u8)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// The header's `#define`s and enum values are what the Rust side says.
+    #[test]
+    fn constants_agree_with_the_header() {
+        let h = include_str!("../include/fastpath_abi.h");
+        let value = |name: &str| -> u64 {
+            let line = h
+                .lines()
+                .find(|l| {
+                    let t = l.trim_start();
+                    t.starts_with(&format!("#define {name} "))
+                        || t.starts_with(&format!("{name} ="))
+                })
+                .unwrap_or_else(|| panic!("{name} not in the header"));
+            let v = line
+                .split(['=', ' ', '\t', ','])
+                .filter(|s| !s.is_empty())
+                .nth(if line.contains('=') { 1 } else { 2 })
+                .unwrap();
+            if let Some(hex) = v.strip_prefix("0x") {
+                u64::from_str_radix(hex, 16).unwrap()
+            } else {
+                v.parse().unwrap()
+            }
+        };
+        assert_eq!(value("FP_CTR_REDIRECTED"), u64::from(CTR_REDIRECTED));
+        assert_eq!(value("FP_CTR_NO_SOCKET"), u64::from(CTR_NO_SOCKET));
+        assert_eq!(value("FP_CTR_DROP_ALL"), u64::from(CTR_DROP_ALL));
+        assert_eq!(value("FP_COUNTERS"), u64::from(COUNTERS));
+        assert_eq!(value("FP_DEST_PREFIX"), u64::from(DEST_PREFIX));
+        assert_eq!(value("FP_DEST_BINDING"), u64::from(DEST_BINDING));
+        assert_eq!(value("FP_SVC_CDN"), u64::from(SVC_CDN));
+        assert_eq!(value("FP_SVC_SPECTRUM"), u64::from(SVC_SPECTRUM));
+        assert_eq!(value("FP_DEST_RESET"), u64::from(DEST_RESET));
+        assert_eq!(value("FP_DEST_EDGE"), u64::from(DEST_EDGE));
+        assert_eq!(value("FP_REASONS"), Reason::COUNT as u64);
+        for (name, r) in [
+            ("FP_NOT_IP", Reason::NotIp),
+            ("FP_MALFORMED", Reason::Malformed),
+            ("FP_NOT_OURS", Reason::NotOurs),
+            ("FP_FRAGMENT", Reason::Fragment),
+            ("FP_NO_BINDING", Reason::NoBinding),
+            ("FP_UNCONFIGURED_PORT", Reason::UnconfiguredPort),
+            ("FP_UNCONFIGURED_PROTOCOL", Reason::UnconfiguredProtocol),
+        ] {
+            assert_eq!(value(name), r as u64, "{name}");
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! Loading the XDP program, attaching it, writing its maps from the compiled tables.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use aya::maps::lpm_trie::{Key, LpmTrie};
+use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, XskMap};
+use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode};
+use aya::{Ebpf, EbpfError, Pod};
+use fastpath::Service;
+use fastpath::tables::{L4Proto, Tables, Unconfigured};
+use ipnet::IpNet;
+
+use crate::abi::{self, Counter, Dest, Ports, PortsKey};
+
+/// The main program (in `bpf/fastpath.bpf.c`).
+pub const PROGRAM: &str = "fastpath_xdp";
+/// The benchmarks' baseline: drop everything.
+pub const DROP_ALL: &str = "fastpath_drop_all";
+/// Most destinations per family and generation (`FP_MAX_DESTS`).
+pub const MAX_DESTS: usize = 65_536;
+/// Most port sets per generation (`FP_MAX_PORT_SETS`).
+pub const MAX_PORT_SETS: usize = 8192;
+
+/// Why the XDP program could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum XdpError {
+    /// The object did not load (usually: not root, or no BPF in this kernel).
+    #[error("loading the XDP object failed (this needs root or CAP_BPF + CAP_NET_ADMIN): {0}")]
+    Load(#[source] EbpfError),
+    /// A program could not be loaded or run.
+    #[error("{what}: {source}")]
+    Program {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: ProgramError,
+    },
+    /// A map could not be read or written.
+    #[error("map {map}: {source}")]
+    Map {
+        /// The map.
+        map: String,
+        /// The error.
+        #[source]
+        source: MapError,
+    },
+    /// No such map in the object (an ABI mismatch: rebuild the object).
+    #[error("the XDP object has no map {0}: rebuild it with xdp-prog/build.sh")]
+    NoMap(String),
+    /// Attaching failed in every mode tried.
+    #[error("cannot attach XDP to {iface}: {detail}")]
+    Attach {
+        /// The interface.
+        iface: String,
+        /// What each mode said.
+        detail: String,
+    },
+    /// More entries than the maps hold.
+    #[error("{what}: {n} entries, the XDP maps hold at most {max}")]
+    TooMany {
+        /// Which table.
+        what: &'static str,
+        /// How many.
+        n: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// How to attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeRequest {
+    /// In the driver (fails where the driver has no XDP support).
+    Native,
+    /// In the kernel's generic path (works everywhere, slower).
+    Generic,
+    /// Native where the driver has it, generic otherwise.
+    Auto,
+}
+
+/// How the program ended up attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// In the driver.
+    Native,
+    /// Generic (SKB) mode.
+    Generic,
+}
+
+impl AttachMode {
+    /// `native` or `generic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachMode::Native => "native",
+            AttachMode::Generic => "generic",
+        }
+    }
+}
+
+/// What [`XdpProgram::install`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Installed {
+    /// The generation now live (0 or 1).
+    pub generation: u32,
+    /// IPv4 destination entries.
+    pub dests_v4: usize,
+    /// IPv6 destination entries.
+    pub dests_v6: usize,
+    /// Port sets.
+    pub port_sets: usize,
+}
+
+/// The loaded XDP program and its maps.
+///
+/// Attachment goes through a BPF link owned by this value: dropping it, or the process dying
+/// for any reason, detaches the program, so nothing keeps dropping traffic after a crash.
+#[derive(Debug)]
+pub struct XdpProgram {
+    ebpf: Ebpf,
+    generation: u32,
+}
+
+fn map_err(map: &str) -> impl FnOnce(MapError) -> XdpError + '_ {
+    move |source| XdpError::Map {
+        map: map.to_string(),
+        source,
+    }
+}
+
+impl XdpProgram {
+    /// Loads the embedded object and both programs into the kernel.
+    ///
+    /// # Errors
+    /// [`XdpError::Load`] without privileges or BPF support; [`XdpError::Program`] when the
+    /// verifier refuses a program.
+    pub fn load() -> Result<XdpProgram, XdpError> {
+        let mut ebpf = Ebpf::load(crate::OBJECT).map_err(XdpError::Load)?;
+        for name in [PROGRAM, DROP_ALL] {
+            let p: &mut Xdp = ebpf
+                .program_mut(name)
+                .ok_or(XdpError::NoMap(name.to_string()))?
+                .try_into()
+                .map_err(|source| XdpError::Program {
+                    what: "not an XDP program",
+                    source,
+                })?;
+            p.load().map_err(|source| XdpError::Program {
+                what: "loading the XDP program (verifier)",
+                source,
+            })?;
+        }
+        Ok(XdpProgram {
+            ebpf,
+            generation: 0,
+        })
+    }
+
+    fn xdp(&mut self, name: &str) -> Result<&mut Xdp, XdpError> {
+        self.ebpf
+            .program_mut(name)
+            .ok_or(XdpError::NoMap(name.to_string()))?
+            .try_into()
+            .map_err(|source| XdpError::Program {
+                what: "not an XDP program",
+                source,
+            })
+    }
+
+    /// Attaches the main program to `iface`.
+    ///
+    /// # Errors
+    /// [`XdpError::Attach`] with what each mode said.
+    pub fn attach(&mut self, iface: &str, mode: ModeRequest) -> Result<AttachMode, XdpError> {
+        self.attach_program(PROGRAM, iface, mode)
+    }
+
+    /// Attaches the benchmarks' drop-everything program to `iface` instead.
+    ///
+    /// # Errors
+    /// As [`XdpProgram::attach`].
+    pub fn attach_drop_all(
+        &mut self,
+        iface: &str,
+        mode: ModeRequest,
+    ) -> Result<AttachMode, XdpError> {
+        self.attach_program(DROP_ALL, iface, mode)
+    }
+
+    fn attach_program(
+        &mut self,
+        name: &str,
+        iface: &str,
+        mode: ModeRequest,
+    ) -> Result<AttachMode, XdpError> {
+        let tries: &[(XdpMode, AttachMode)] = match mode {
+            ModeRequest::Native => &[(XdpMode::Driver, AttachMode::Native)],
+            ModeRequest::Generic => &[(XdpMode::Skb, AttachMode::Generic)],
+            ModeRequest::Auto => &[
+                (XdpMode::Driver, AttachMode::Native),
+                (XdpMode::Skb, AttachMode::Generic),
+            ],
+        };
+        let mut detail = Vec::new();
+        for (m, am) in tries {
+            match self.xdp(name)?.attach(iface, *m) {
+                Ok(_) => return Ok(*am),
+                Err(e) => detail.push(format!("{}: {e}", am.as_str())),
+            }
+        }
+        Err(XdpError::Attach {
+            iface: iface.to_string(),
+            detail: detail.join("; "),
+        })
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map, XdpError> {
+        self.ebpf
+            .map_mut(name)
+            .ok_or_else(|| XdpError::NoMap(name.to_string()))
+    }
+
+    fn map(&self, name: &str) -> Result<&aya::maps::Map, XdpError> {
+        self.ebpf
+            .map(name)
+            .ok_or_else(|| XdpError::NoMap(name.to_string()))
+    }
+
+    fn clear_lpm<K: Pod>(&mut self, name: &str) -> Result<(), XdpError> {
+        let mut t: LpmTrie<&mut MapData, K, Dest> =
+            LpmTrie::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        let keys: Vec<Key<K>> = t.keys().collect::<Result<_, _>>().map_err(map_err(name))?;
+        for k in keys {
+            t.remove(&k).map_err(map_err(name))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `tables` into the inactive generation of the maps, then makes it live with one
+    /// update. The kernel sees the whole old configuration or the whole new one: it never drops
+    /// a packet both accept.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`] on a map write; [`XdpError::TooMany`] past the maps' sizes.
+    pub fn install(&mut self, tables: &Tables) -> Result<Installed, XdpError> {
+        let next = self.generation ^ 1;
+        let (d4, d6, ps) = (
+            format!("fp_dest4_{next}"),
+            format!("fp_dest6_{next}"),
+            format!("fp_ports_{next}"),
+        );
+
+        // The entries, computed first: nothing is written if the tables do not fit.
+        let mut v4: Vec<(Key<[u8; 4]>, Dest)> = Vec::new();
+        let mut v6: Vec<(Key<[u8; 16]>, Dest)> = Vec::new();
+        let mut sets: Vec<(PortsKey, Box<Ports>)> = Vec::new();
+        let mut cdn_tcp = Box::<Ports>::default();
+        let mut cdn_udp = Box::<Ports>::default();
+        for p in tables.cdn.tcp.iter() {
+            cdn_tcp.set_range(p, p);
+        }
+        if tables.cdn.https_only {
+            // Port 80 is answered with a RST by userspace.
+            cdn_tcp.set_range(80, 80);
+        }
+        for p in tables.cdn.udp.iter() {
+            cdn_udp.set_range(p, p);
+        }
+        sets.push((
+            PortsKey {
+                id: 0,
+                proto: 6,
+                pad: [0; 3],
+            },
+            cdn_tcp,
+        ));
+        sets.push((
+            PortsKey {
+                id: 0,
+                proto: 17,
+                pad: [0; 3],
+            },
+            cdn_udp,
+        ));
+        let mut next_id = 1u32;
+        for d in tables.destinations() {
+            let mut v = Dest {
+                kind: abi::DEST_PREFIX,
+                ..Dest::default()
+            };
+            if let Some(b) = d.binding {
+                v.kind = abi::DEST_BINDING;
+                v.service = match b.service {
+                    Service::Cdn => abi::SVC_CDN,
+                    Service::Spectrum => abi::SVC_SPECTRUM,
+                };
+                if b.unconfigured == Unconfigured::Reset {
+                    v.flags |= abi::DEST_RESET;
+                }
+            }
+            if d.is_edge() {
+                v.flags |= abi::DEST_EDGE;
+                v.ports_id = next_id;
+                for (proto, l4) in [(6u8, L4Proto::Tcp), (17u8, L4Proto::Udp)] {
+                    let mut set = Box::<Ports>::default();
+                    let mut any = false;
+                    for r in d.ports(l4) {
+                        set.set_range(r.lo, r.hi);
+                        any = true;
+                    }
+                    if any {
+                        sets.push((
+                            PortsKey {
+                                id: next_id,
+                                proto,
+                                pad: [0; 3],
+                            },
+                            set,
+                        ));
+                    }
+                }
+                next_id += 1;
+            }
+            match d.cidr {
+                IpNet::V4(n) => {
+                    v4.push((Key::new(u32::from(n.prefix_len()), n.network().octets()), v))
+                }
+                IpNet::V6(n) => {
+                    v6.push((Key::new(u32::from(n.prefix_len()), n.network().octets()), v))
+                }
+            }
+        }
+        for (what, n, max) in [
+            ("IPv4 destinations", v4.len(), MAX_DESTS),
+            ("IPv6 destinations", v6.len(), MAX_DESTS),
+            ("port sets", sets.len(), MAX_PORT_SETS),
+        ] {
+            if n > max {
+                return Err(XdpError::TooMany { what, n, max });
+            }
+        }
+
+        // The inactive generation: emptied, then filled.
+        self.clear_lpm::<[u8; 4]>(&d4)?;
+        self.clear_lpm::<[u8; 16]>(&d6)?;
+        {
+            let mut h: HashMap<&mut MapData, PortsKey, Ports> =
+                HashMap::try_from(self.map_mut(&ps)?).map_err(map_err(&ps))?;
+            let keys: Vec<PortsKey> = h.keys().collect::<Result<_, _>>().map_err(map_err(&ps))?;
+            for k in keys {
+                h.remove(&k).map_err(map_err(&ps))?;
+            }
+            for (k, v) in &sets {
+                h.insert(*k, **v, 0).map_err(map_err(&ps))?;
+            }
+        }
+        {
+            let mut t: LpmTrie<&mut MapData, [u8; 4], Dest> =
+                LpmTrie::try_from(self.map_mut(&d4)?).map_err(map_err(&d4))?;
+            for (k, v) in &v4 {
+                t.insert(k, *v, 0).map_err(map_err(&d4))?;
+            }
+        }
+        {
+            let mut t: LpmTrie<&mut MapData, [u8; 16], Dest> =
+                LpmTrie::try_from(self.map_mut(&d6)?).map_err(map_err(&d6))?;
+            for (k, v) in &v6 {
+                t.insert(k, *v, 0).map_err(map_err(&d6))?;
+            }
+        }
+        // The flip: one update.
+        let mut g: Array<&mut MapData, u32> =
+            Array::try_from(self.map_mut("fp_gen")?).map_err(map_err("fp_gen"))?;
+        g.set(0, next, 0).map_err(map_err("fp_gen"))?;
+        self.generation = next;
+        Ok(Installed {
+            generation: next,
+            dests_v4: v4.len(),
+            dests_v6: v6.len(),
+            port_sets: sets.len(),
+        })
+    }
+
+    /// Hands queue `queue`'s redirected frames to the AF_XDP socket `fd`.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`].
+    pub fn set_socket(&mut self, queue: u32, fd: impl AsRawFd) -> Result<(), XdpError> {
+        let mut m: XskMap<&mut MapData> =
+            XskMap::try_from(self.map_mut("fp_xsks")?).map_err(map_err("fp_xsks"))?;
+        m.set(queue, fd, 0).map_err(map_err("fp_xsks"))
+    }
+
+    /// The counters, summed over CPUs, indexed by slot (reasons first, see [`abi`]).
+    ///
+    /// # Errors
+    /// [`XdpError::Map`].
+    pub fn counters(&self) -> Result<Vec<Counter>, XdpError> {
+        let a: PerCpuArray<&MapData, Counter> =
+            PerCpuArray::try_from(self.map("fp_counters")?).map_err(map_err("fp_counters"))?;
+        (0..abi::COUNTERS)
+            .map(|i| {
+                let per_cpu = a.get(&i, 0).map_err(map_err("fp_counters"))?;
+                Ok(per_cpu.iter().fold(Counter::default(), |acc, c| Counter {
+                    packets: acc.packets + c.packets,
+                    bytes: acc.bytes + c.bytes,
+                }))
+            })
+            .collect()
+    }
+
+    /// Runs `frame` through the main program once (`BPF_PROG_TEST_RUN`) and returns its action
+    /// (`XDP_DROP` 1, `XDP_PASS` 2, ...). A redirect to a queue without a socket comes back
+    /// as `XDP_PASS` and is counted in the `CTR_NO_SOCKET` slot.
+    ///
+    /// # Errors
+    /// [`XdpError::Program`].
+    pub fn test_run(&mut self, frame: &[u8]) -> Result<u32, XdpError> {
+        Ok(self.test_run_repeat(frame, 1)?.0)
+    }
+
+    /// Runs `frame` `repeat` times; returns the action and the mean time per run.
+    ///
+    /// # Errors
+    /// [`XdpError::Program`].
+    pub fn test_run_repeat(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, Duration), XdpError> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let p = self.xdp(PROGRAM)?;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            repeat,
+            ..TestRunOptions::default()
+        };
+        let r = p.test_run(opts).map_err(|source| XdpError::Program {
+            what: "BPF_PROG_TEST_RUN",
+            source,
+        })?;
+        Ok((r.return_value, r.duration))
+    }
+}

@@ -1,0 +1,185 @@
+//! The XDP program without a NIC: every frame of the golden capture runs through
+//! `BPF_PROG_TEST_RUN` with the golden config installed, and must land in the counter slot the
+//! pipeline's expected reason says (the kernel's share of the ten steps), or be redirected to
+//! userspace. Needs root; skips with a loud message otherwise, unless
+//! `FASTPATH_REQUIRE_PRIVILEGED=1` (CI), which makes the skip a failure.
+
+use fastpath::Reason;
+use fastpath::tables::{Tables, Unconfigured};
+use fastpath_xdp::{XdpProgram, abi};
+
+fn privileged(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        return true;
+    }
+    let msg = format!("SKIPPED {test}: needs root to load BPF programs");
+    assert!(
+        std::env::var("FASTPATH_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+        "{msg} (FASTPATH_REQUIRE_PRIVILEGED=1)"
+    );
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+    }
+    false
+}
+
+fn pcaps(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps")).join(name)
+}
+
+fn tables(config: &str) -> Tables {
+    let c = control::config::Config::load(pcaps(config)).unwrap_or_else(|e| panic!("{e}"));
+    Tables::build(&c.compile(1, &Default::default()).unwrap().spec).unwrap()
+}
+
+fn frames(name: &str) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(pcaps(name)).unwrap();
+    let mut r = fastpath::replay::CaptureReader::new(&bytes[..]).unwrap();
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while r.next_into(&mut buf).unwrap().is_some() {
+        out.push(buf.clone());
+    }
+    out
+}
+
+fn expected(name: &str) -> Vec<(Reason, String)> {
+    std::fs::read_to_string(pcaps(&format!("{name}.expected.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                Reason::from_name(v["reason"].as_str().unwrap()).unwrap(),
+                v["what"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The counter slot the kernel program must use for a frame the pipeline gives `reason`.
+fn slot_for(t: &Tables, frame: &[u8], reason: Reason) -> u32 {
+    match reason {
+        Reason::NotIp
+        | Reason::NotOurs
+        | Reason::Malformed
+        | Reason::Fragment
+        | Reason::NoBinding
+        | Reason::UnconfiguredProtocol => reason as u32,
+        Reason::UnconfiguredPort => {
+            // Unconfigured ports of a reset binding go to userspace (which answers them, and
+            // drops a RST there).
+            let l2 = fastpath::wire::frame::parse_l2(frame).unwrap();
+            let l3 = fastpath::wire::frame::parse_l3(frame, &l2).unwrap();
+            let d = t.dest(l3.dst).unwrap();
+            if t.binding(d).unwrap().unconfigured == Unconfigured::Reset {
+                abi::CTR_NO_SOCKET
+            } else {
+                reason as u32
+            }
+        }
+        _ => abi::CTR_NO_SOCKET,
+    }
+}
+
+fn check(capture: &str, config: &str) {
+    let t = tables(config);
+    let mut p = XdpProgram::load().unwrap();
+    let installed = p.install(&t).unwrap();
+    assert!(installed.dests_v4 > 0 && installed.dests_v6 > 0);
+    let fs = frames(&format!("{capture}.pcap"));
+    let want = expected(capture);
+    assert_eq!(fs.len(), want.len());
+    let mut before = p.counters().unwrap();
+    let mut bad = Vec::new();
+    let mut ran = 0;
+    for (i, (f, (reason, what))) in fs.iter().zip(&want).enumerate() {
+        // The kernel refuses to test-run a frame shorter than an Ethernet header (and no
+        // driver hands one to XDP); the userspace pipeline calls it malformed.
+        if f.len() < 14 {
+            continue;
+        }
+        ran += 1;
+        let action = p.test_run(f).unwrap();
+        let after = p.counters().unwrap();
+        let moved: Vec<u32> = (0..abi::COUNTERS)
+            .filter(|&s| after[s as usize].packets != before[s as usize].packets)
+            .collect();
+        let slot = slot_for(&t, f, *reason);
+        let want_action = match slot {
+            s if s == Reason::NotIp as u32
+                || s == Reason::NotOurs as u32
+                || s == abi::CTR_NO_SOCKET =>
+            {
+                2
+            } // XDP_PASS
+            _ => 1, // XDP_DROP
+        };
+        if moved != vec![slot] || action != want_action {
+            bad.push(format!("frame {} ({what}): counted in {moved:?}, action {action}; want slot {slot}, action {want_action}", i + 1));
+        }
+        before = after;
+    }
+    assert!(
+        ran + 1 >= fs.len(),
+        "{capture}: only {ran} of {} frames ran",
+        fs.len()
+    );
+    assert!(
+        bad.is_empty(),
+        "{capture}: {} frames differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn golden_frames_get_the_kernels_share_of_their_verdicts() {
+    if privileged("golden_frames_get_the_kernels_share_of_their_verdicts") {
+        check("reasons", "golden.toml");
+    }
+}
+
+#[test]
+fn mixed_capture_in_the_kernel() {
+    if privileged("mixed_capture_in_the_kernel") {
+        check("mixed", "edge-lab.toml");
+    }
+}
+
+#[test]
+fn a_new_generation_replaces_the_old_whole() {
+    if !privileged("a_new_generation_replaces_the_old_whole") {
+        return;
+    }
+    let golden = tables("golden.toml");
+    let lab = tables("edge-lab.toml");
+    let mut p = XdpProgram::load().unwrap();
+    let syn = frames("reasons.pcap");
+    // Frame: a SYN to 203.0.113.70:26 (reset binding in golden, plain spectrum in the lab).
+    let f = syn
+        .iter()
+        .find(|f| {
+            f.len() > 40 && f[30..34] == [203, 0, 113, 71] && f[36..38] == 26u16.to_be_bytes()
+        })
+        .expect("the reset-binding SYN");
+    p.install(&golden).unwrap();
+    assert_eq!(
+        p.test_run(f).unwrap(),
+        2,
+        "golden: to userspace (which answers with a RST)"
+    );
+    let g = p.install(&lab).unwrap().generation;
+    assert_eq!(p.test_run(f).unwrap(), 1, "lab: unconfigured port, dropped");
+    let g2 = p.install(&golden).unwrap().generation;
+    assert_ne!(g, g2);
+    assert_eq!(
+        p.test_run(f).unwrap(),
+        2,
+        "back to golden: no stale entry of the lab left"
+    );
+}
