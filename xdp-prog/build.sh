@@ -7,14 +7,21 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 out=fastpath.bpf.o
-sources=(bpf/fastpath.bpf.c include/fastpath_abi.h include/maps.h)
+lab=lab_vlan.bpf.o
+sources=(bpf/fastpath.bpf.c include/fastpath_abi.h include/maps.h bpf/lab_vlan.bpf.c)
 
-build() {
+compile() {
     clang -g -O2 -target bpf -Wall -Werror -D__TARGET_ARCH_x86 -I include \
         -I "/usr/include/$(uname -m)-linux-gnu" \
-        -c bpf/fastpath.bpf.c -o "$1"
+        -c "$1" -o "$2"
     # Debug info would embed the build directory; strip DWARF but keep BTF (.BTF, .BTF.ext).
-    llvm-strip -g "$1"
+    llvm-strip -g "$2"
+}
+
+# build DIR: both objects into DIR.
+build() {
+    compile bpf/fastpath.bpf.c "$1/$out"
+    compile bpf/lab_vlan.bpf.c "$1/$lab"
 }
 
 source_hash() {
@@ -24,19 +31,21 @@ source_hash() {
 if [ "${1:-}" = "--check" ]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    build "$tmp/$out"
-    if ! cmp -s "$tmp/$out" "$out"; then
-        echo "xdp-prog/$out differs from a rebuild of its source: run xdp-prog/build.sh and commit the object" >&2
-        exit 1
-    fi
+    build "$tmp"
+    for o in "$out" "$lab"; do
+        if ! cmp -s "$tmp/$o" "$o"; then
+            echo "xdp-prog/$o differs from a rebuild of its source: run xdp-prog/build.sh and commit the object" >&2
+            exit 1
+        fi
+    done
     if [ "$(source_hash)" != "$(cat "$out.source-sha256")" ]; then
         echo "xdp-prog/$out.source-sha256 is stale: run xdp-prog/build.sh" >&2
         exit 1
     fi
-    echo "xdp-prog/$out matches its source"
+    echo "xdp-prog/$out and $lab match their source"
     exit 0
 fi
 
-build "$out"
+build .
 source_hash > "$out.source-sha256"
 echo "built xdp-prog/$out ($(stat -c %s "$out") bytes) from $(source_hash)"

@@ -24,5 +24,6 @@ pub mod tables;
 pub mod verdict;
 pub mod wire;
 pub mod worker;
+pub mod xsk;
 
 pub use verdict::{Reason, Service, Verdict};

@@ -1,7 +1,7 @@
 //! `fastpath`: the L4 edge fast path.
 //!
 //! Subcommands: `replay` (captures through the pipeline), `bench` (throughput in memory),
-//! `explain` (why a frame gets its verdict).
+//! `explain` (why a frame gets its verdict), `run` (live on an interface).
 
 use clap::{Parser, Subcommand};
 use fastpath_cli::cmd;
@@ -24,6 +24,12 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Explain the verdict of one frame: the reason and the table entries that decided it.
     Explain(cmd::explain::ExplainArgs),
+    /// Serve an interface: the XDP program, one AF_XDP socket and pinned thread per RX queue,
+    /// the workers. Needs root. Stops on SIGINT/SIGTERM.
+    Run(cmd::run::RunArgs),
+    /// Build a lab of network namespaces (client, edge, origin) on documentation addresses and
+    /// start the fast path in it (needs root); `--down` removes it.
+    Lab(cmd::lab::LabArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +44,8 @@ fn main() -> std::process::ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Explain(a) => cmd::explain::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Lab(a) => cmd::lab::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

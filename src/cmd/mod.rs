@@ -2,5 +2,7 @@
 
 pub mod bench;
 pub mod explain;
+pub mod lab;
 pub mod replay;
 pub mod report;
+pub mod run;

@@ -24,6 +24,13 @@ pub use loader::{
 /// The compiled object (8-byte aligned, as ELF parsing wants).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!("../fastpath.bpf.o");
 
+/// The lab's VLAN tagger (tc programs `lab_vlan_push`/`lab_vlan_pop`, see `bpf/lab_vlan.bpf.c`):
+/// a stand-in for a VLAN sub-interface on kernels without 802.1Q support.
+pub static LAB_VLAN_OBJECT: &[u8] = include_bytes!("../lab_vlan.bpf.o");
+
+/// The skb mark that asks the lab's tagger for VLAN `vid`: `LAB_VLAN_MARK | vid`.
+pub const LAB_VLAN_MARK: u32 = 0x10000;
+
 #[cfg(test)]
 mod test {
     use sha2::{Digest, Sha256};
@@ -38,6 +45,7 @@ mod test {
             include_bytes!("../bpf/fastpath.bpf.c").as_slice(),
             include_bytes!("../include/fastpath_abi.h"),
             include_bytes!("../include/maps.h"),
+            include_bytes!("../bpf/lab_vlan.bpf.c"),
         ] {
             h.update(src);
         }

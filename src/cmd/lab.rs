@@ -1,0 +1,203 @@
+//! `fastpath lab`: builds the `client`/`edge`/`origin` namespaces (see [`crate::lab`]), starts
+//! the fast path in `edge`, and prints what to try; `fastpath lab --down` removes it all.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::common;
+use crate::lab::{Lab, LabSpec};
+
+/// Arguments of `fastpath lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Configuration file (TOML). Default: the bundled `pcaps/edge-lab.toml`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Prefix of the namespace names: `<name>-client`, `<name>-edge`, `<name>-origin`.
+    #[arg(long, default_value = "fp")]
+    pub name: String,
+    /// RX queues of the client/edge veth pair.
+    #[arg(long, default_value_t = 1)]
+    pub queues: u32,
+    /// Remove the lab (stop its fast path, delete its namespaces) instead of building it.
+    #[arg(long)]
+    pub down: bool,
+    /// Build the namespaces but do not start the fast path.
+    #[arg(long)]
+    pub no_run: bool,
+}
+
+/// The lab spec for a compiled config.
+pub fn spec_for(name: &str, queues: u32, c: &control::config::Compiled) -> LabSpec {
+    let edge_ips: BTreeSet<IpAddr> = c
+        .spec
+        .apps
+        .iter()
+        .flat_map(|a| a.edge_ips.iter().copied())
+        .collect();
+    let mut origins: BTreeSet<IpAddr> = c
+        .spec
+        .apps
+        .iter()
+        .flat_map(|a| a.origins.iter().map(|o| o.addr))
+        .collect();
+    origins.extend(c.spec.cdn.pool.iter().map(|s| s.ip()));
+    LabSpec {
+        name: name.to_string(),
+        queues,
+        edge_ips: edge_ips.into_iter().collect(),
+        prefixes: c.spec.prefixes.iter().map(|p| p.cidr).collect(),
+        origins: origins.into_iter().filter(|a| a.is_ipv4()).collect(),
+    }
+}
+
+fn pid_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fastpath-lab-{name}.pid"))
+}
+
+fn log_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fastpath-lab-{name}.log"))
+}
+
+/// Runs `fastpath lab`.
+///
+/// # Errors
+/// No root, a lab of that name already up, a failing `ip` command, a fast path that does not
+/// come up.
+pub fn run(args: &LabArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if args.down {
+        if let Ok(pid) = std::fs::read_to_string(pid_file(&args.name)) {
+            let pid = pid.trim().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let started = Instant::now();
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && started.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = std::fs::remove_file(pid_file(&args.name));
+            writeln!(out, "stopped the fast path (pid {pid})")?;
+        }
+        let removed = Lab::down_by_name(&args.name);
+        if removed.is_empty() {
+            writeln!(out, "no lab named {} is up", args.name)?;
+        } else {
+            writeln!(out, "removed {}", removed.join(", "))?;
+        }
+        return Ok(());
+    }
+    let loaded = common::load_config(args.config.as_deref())?;
+    let spec = spec_for(&args.name, args.queues, &loaded.compiled);
+    let mut lab = Lab::up(spec.clone()).context("building the lab (needs root and iproute2)")?;
+    if !args.no_run {
+        let exe = std::env::current_exe().context("finding the fastpath binary")?;
+        let log = std::fs::File::create(log_file(&args.name))?;
+        let mut cmd = Command::new("setsid");
+        cmd.args(["-f", "ip", "netns", "exec", &lab.edge])
+            .arg(&exe)
+            .args(["run", "--iface", &lab.edge_iface]);
+        if let Some(c) = &args.config {
+            cmd.arg("--config").arg(std::fs::canonicalize(c)?);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let status = cmd.status().context("starting the fast path (setsid)")?;
+        if !status.success() {
+            lab.down();
+            bail!(
+                "the fast path did not start: see {}",
+                log_file(&args.name).display()
+            );
+        }
+        // Wait for its start line, and remember its pid.
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(log_file(&args.name)).unwrap_or_default();
+            if text.contains("fastpath: serving") {
+                break;
+            }
+            if text.contains("fastpath: ") && text.contains("Error")
+                || started.elapsed() > Duration::from_secs(10)
+            {
+                lab.down();
+                bail!("the fast path did not come up:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let pid = Command::new("pgrep")
+            .args([
+                "-n",
+                "-f",
+                &format!("{} run --iface {}", exe.display(), lab.edge_iface),
+            ])
+            .output()?;
+        std::fs::write(
+            pid_file(&args.name),
+            String::from_utf8_lossy(&pid.stdout).trim(),
+        )?;
+    }
+    // Leave it up: `--down` removes it.
+    let c = lab.client.clone();
+    let edge = lab.edge.clone();
+    std::mem::forget(lab);
+    writeln!(
+        out,
+        "lab {} is up: namespaces {c}, {edge}, {}-origin",
+        args.name, args.name
+    )?;
+    if !args.no_run {
+        writeln!(
+            out,
+            "the fast path serves {edge}/ed0; its counters: tail -f {}",
+            log_file(&args.name).display()
+        )?;
+    }
+    writeln!(out, "try:")?;
+    for app in &loaded.compiled.spec.apps {
+        for ip in &app.edge_ips {
+            let host = if ip.is_ipv6() {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
+            match app.proto {
+                fastpath::tables::L4Proto::Tcp => writeln!(
+                    out,
+                    "  ip netns exec {c} nc -vz -w 3 {ip} {}        # {} (tcp/{}): connects",
+                    app.ports.lo, app.id, app.ports
+                )?,
+                fastpath::tables::L4Proto::Udp => writeln!(
+                    out,
+                    "  echo hi | ip netns exec {c} nc -u -w 1 {ip} {}   # {} (udp/{})",
+                    app.ports.lo, app.id, app.ports
+                )?,
+            }
+            let _ = host;
+        }
+    }
+    if let Some(ip) = spec.edge_ips.iter().find(|a| a.is_ipv4()) {
+        writeln!(
+            out,
+            "  ip netns exec {c} nc -vz -w 3 {ip} 23        # an unconfigured port: dropped by XDP, times out"
+        )?;
+        writeln!(
+            out,
+            "  ip netns exec {c} hping3 -S --flood --rand-source -p 22 {ip}   # a SYN flood, answered with cookies"
+        )?;
+    }
+    writeln!(
+        out,
+        "  ip netns exec {c} ping -c 2 192.0.2.129       # the edge's own address: the kernel answers"
+    )?;
+    writeln!(out, "remove it: fastpath lab --down --name {}", args.name)?;
+    Ok(())
+}

@@ -1,0 +1,443 @@
+//! `fastpath run`: the live fast path on an interface.
+//!
+//! Loads the XDP program and writes its maps from the compiled tables, opens one AF_XDP socket
+//! per RX queue, attaches the program (through a BPF link owned by this process: if it dies,
+//! the program goes with it), and runs one pinned thread per queue plus the workers. Counters
+//! every few seconds on stderr; SIGINT/SIGTERM stop it cleanly and print the final counters.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use fastpath::pipeline::Pipeline;
+use fastpath::stats::QueueStats;
+use fastpath::tables::{SharedTables, Tables};
+use fastpath::worker::{Timeouts, WorkerCounters, WorkerPools};
+use fastpath::xsk::{XskConfig, XskQueue, XskStats, ZeroCopy};
+use fastpath::{Reason, Verdict};
+use fastpath_xdp::{ModeRequest, XdpProgram, abi};
+use serde::Serialize;
+
+use crate::cmd::report::Mix;
+use crate::common;
+
+/// XDP attach mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// In the driver; fails where the driver has no XDP.
+    Native,
+    /// The kernel's generic path (any interface, slower).
+    Generic,
+    /// Native where the driver has it, generic otherwise.
+    Auto,
+}
+
+/// Zero-copy request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ZeroCopyArg {
+    /// Zero-copy where the driver supports it, copy mode otherwise.
+    Auto,
+    /// Zero-copy or fail.
+    On,
+    /// Copy mode.
+    Off,
+}
+
+/// Arguments of `fastpath run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Configuration file (TOML). Default: the bundled `pcaps/edge-lab.toml`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The interface to serve.
+    #[arg(long)]
+    pub iface: String,
+    /// RX queues to serve: `all`, or the first N.
+    #[arg(long, default_value = "all")]
+    pub queues: String,
+    /// Cores to pin the queue threads to, in queue order (e.g. `0,1`). Default: queue i on
+    /// core i when there are enough cores, unpinned otherwise.
+    #[arg(long, value_delimiter = ',')]
+    pub cores: Vec<usize>,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
+    /// AF_XDP zero-copy.
+    #[arg(long, value_enum, default_value_t = ZeroCopyArg::Auto)]
+    pub zero_copy: ZeroCopyArg,
+    /// Spin when idle instead of sleeping in poll(2) (lower latency, a busy core per queue).
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// Seconds between counter lines on stderr (0: none).
+    #[arg(long, default_value_t = 5.0)]
+    pub stats_every: f64,
+    /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// SYN-cookie secret in hex (default: the config's `syn_cookies.secret`, else random).
+    #[arg(long, value_name = "HEX")]
+    pub cookie_secret: Option<String>,
+    /// Print the final counters as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Final counters of one queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueReport {
+    /// The queue.
+    pub queue: u32,
+    /// The core it ran on.
+    pub core: Option<usize>,
+    /// Frames received from the AF_XDP socket.
+    pub rx: u64,
+    /// Replies transmitted.
+    pub tx: u64,
+    /// Replies dropped on a full TX ring.
+    pub tx_ring_full: u64,
+    /// Verdicts of the frames the pipeline classified.
+    pub mix: Mix,
+}
+
+/// Final counters of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Interface.
+    pub iface: String,
+    /// `native` or `generic`.
+    pub xdp_mode: String,
+    /// Whether the sockets are zero-copy.
+    pub zero_copy: bool,
+    /// Seconds run.
+    pub seconds: f64,
+    /// What the XDP program decided, by reason (the kernel's share of the pipeline).
+    pub xdp: Mix,
+    /// Frames the XDP program redirected to the sockets.
+    pub xdp_redirected: u64,
+    /// Frames the XDP program passed because a queue had no socket.
+    pub xdp_no_socket: u64,
+    /// Per queue.
+    pub queues: Vec<QueueReport>,
+    /// All queues together: the pipeline's verdicts.
+    pub pipeline: Mix,
+    /// Connections opened by the workers.
+    pub connects: u64,
+    /// Connections closed by the workers.
+    pub disconnects: u64,
+    /// Work items the workers processed.
+    pub worker_items: u64,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The XDP counters as a verdict mix.
+fn xdp_mix(c: &[abi::Counter]) -> Mix {
+    let counts: [u64; Reason::COUNT] = core::array::from_fn(|i| c.get(i).map_or(0, |x| x.packets));
+    Mix::from_counts(&counts)
+}
+
+/// One queue's live handles: queue, core, pipeline counters, socket counters.
+type QueueHandles = (u32, Option<usize>, Arc<QueueStats>, Arc<XskStats>);
+
+/// Live state of a running fast path, shared with the printer and the final report.
+struct Live {
+    queues: Vec<QueueHandles>,
+    workers: Vec<Arc<WorkerCounters>>,
+}
+
+impl Live {
+    fn pipeline_mix(&self) -> Mix {
+        let mut counts = [0u64; Reason::COUNT];
+        for (_, _, s, _) in &self.queues {
+            for (i, c) in s.reasons.snapshot().iter().enumerate() {
+                counts[i] += c;
+            }
+        }
+        Mix::from_counts(&counts)
+    }
+}
+
+fn print_line(
+    out: &mut dyn Write,
+    live: &Live,
+    xdp: &XdpProgram,
+    last: &mut [u64],
+    last_xdp: &mut u64,
+    dt: f64,
+) -> std::io::Result<()> {
+    let c = xdp.counters().unwrap_or_default();
+    let xdp_total: u64 = c.iter().take(Reason::COUNT + 2).map(|x| x.packets).sum();
+    let xm = xdp_mix(&c);
+    let mut parts = vec![format!(
+        "xdp {:.3} Mpps (drop {}, pass {}, to sockets {})",
+        (xdp_total - *last_xdp) as f64 / dt / 1e6,
+        xm.verdicts["drop"],
+        xm.verdicts["pass"],
+        c[abi::CTR_REDIRECTED as usize].packets
+    )];
+    *last_xdp = xdp_total;
+    for (i, (q, _, s, _)) in live.queues.iter().enumerate() {
+        let n = s.frames();
+        let rate = (n - last[i]) as f64 / dt / 1e6;
+        last[i] = n;
+        let m = Mix::from_stats(&s.reasons);
+        let top: Vec<String> = m.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        parts.push(format!(
+            "q{q} {n} frames {rate:.3} Mpps [{}]",
+            top.join(", ")
+        ));
+    }
+    writeln!(out, "fastpath: {}", parts.join(" | "))
+}
+
+/// Runs `fastpath run`.
+///
+/// # Errors
+/// No root, a bad config, an interface without the queues asked for, BPF or AF_XDP failures
+/// (each with what to try).
+pub fn run(args: &RunArgs) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+    }
+    let report = serve(args, &stop, &mut std::io::stderr())?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "fastpath on {} stopped after {:.1} s",
+            report.iface, report.seconds
+        )?;
+        writeln!(out, "xdp: {:?}", report.xdp.reasons)?;
+        writeln!(
+            out,
+            "xdp: {} redirected to the sockets, {} passed for lack of a socket",
+            report.xdp_redirected, report.xdp_no_socket
+        )?;
+        for q in &report.queues {
+            writeln!(
+                out,
+                "queue {}: rx {} tx {} (tx ring full {}) {:?}",
+                q.queue, q.rx, q.tx, q.tx_ring_full, q.mix.reasons
+            )?;
+        }
+        writeln!(
+            out,
+            "workers: {} items, {} connects, {} disconnects",
+            report.worker_items, report.connects, report.disconnects
+        )?;
+    }
+    Ok(())
+}
+
+/// Serves until `stop` is set (or `--duration` passes) and returns the final counters. The
+/// periodic counter lines go to `log`.
+///
+/// # Errors
+/// As [`run`].
+pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Result<RunReport> {
+    if !is_root() {
+        bail!(
+            "fastpath run needs root (CAP_NET_ADMIN, CAP_BPF and CAP_NET_RAW) to load XDP and open AF_XDP sockets"
+        );
+    }
+    let loaded = common::load_config(args.config.as_deref())?;
+    let seed = common::seed(args.cookie_secret.as_deref(), &loaded)?;
+    let c = &loaded.compiled;
+    let tables = SharedTables::new(Tables::build(&c.spec).context("compiling the tables")?);
+    let available = fastpath::xsk::rx_queues(&args.iface);
+    if !std::path::Path::new(&format!("/sys/class/net/{}", args.iface)).exists() {
+        bail!("no interface {}", args.iface);
+    }
+    let nq = match args.queues.as_str() {
+        "all" => available,
+        n => {
+            let n: usize = n
+                .parse()
+                .with_context(|| format!("--queues {n}: give `all` or a number"))?;
+            if n == 0 || n > available {
+                bail!("--queues {n}: {} has {available} RX queue(s)", args.iface);
+            }
+            n
+        }
+    };
+    let mtu = fastpath::xsk::mtu(&args.iface).unwrap_or(1500);
+
+    let mut xdp = XdpProgram::load().context("loading the XDP program")?;
+    xdp.install(&tables.load())
+        .context("writing the XDP maps")?;
+    let zc = match args.zero_copy {
+        ZeroCopyArg::Auto => ZeroCopy::Auto,
+        ZeroCopyArg::On => ZeroCopy::On,
+        ZeroCopyArg::Off => ZeroCopy::Off,
+    };
+    let xcfg = XskConfig {
+        zero_copy: zc,
+        busy_poll: args.busy_poll,
+        batch: c.pipeline.batch_size,
+        ..XskConfig::default()
+    };
+    let mut sockets = Vec::new();
+    for q in 0..nq as u32 {
+        let s = XskQueue::open(&args.iface, q, &xcfg)
+            .with_context(|| format!("opening the AF_XDP socket of queue {q}"))?;
+        xdp.set_socket(q, s.fd())
+            .context("registering the socket with the XDP program")?;
+        sockets.push(s);
+    }
+    let mode = xdp
+        .attach(
+            &args.iface,
+            match args.mode {
+                Mode::Native => ModeRequest::Native,
+                Mode::Generic => ModeRequest::Generic,
+                Mode::Auto => ModeRequest::Auto,
+            },
+        )
+        .context("attaching the XDP program (try --mode generic)")?;
+    let zero_copy = sockets.iter().all(XskQueue::zero_copy);
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let pin: Vec<Option<core_affinity::CoreId>> = (0..nq)
+        .map(|q| {
+            if !args.cores.is_empty() {
+                args.cores
+                    .get(q)
+                    .and_then(|id| cores.iter().copied().find(|c| c.id == *id))
+            } else if nq <= cores.len() {
+                Some(cores[q])
+            } else {
+                None
+            }
+        })
+        .collect();
+    writeln!(
+        log,
+        "fastpath: serving {} ({} RX queue(s) of {available}): {} XDP, AF_XDP {} mode, {}, cores {:?}, MTU {mtu}, config {}",
+        args.iface,
+        nq,
+        mode.as_str(),
+        if zero_copy { "zero-copy" } else { "copy" },
+        if args.busy_poll {
+            "busy polling"
+        } else {
+            "sleeping in poll(2) when idle"
+        },
+        pin.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
+        loaded.name
+    )?;
+
+    // Workers, then the queue threads.
+    let (pools, workers) = WorkerPools::new(&c.workers, Timeouts::from(&c.pipeline));
+    let worker_counters: Vec<Arc<WorkerCounters>> = workers.iter().map(|w| w.counters()).collect();
+    let worker_stop = Arc::new(AtomicBool::new(false));
+    let worker_threads: Vec<_> = workers
+        .into_iter()
+        .map(|w| {
+            let s = Arc::clone(&worker_stop);
+            std::thread::Builder::new()
+                .name(format!("fp-{}-{}", w.service(), w.index()))
+                .spawn(move || w.run(s, now_ns))
+        })
+        .collect::<std::io::Result<_>>()?;
+    let mut live = Live {
+        queues: Vec::new(),
+        workers: worker_counters,
+    };
+    let mut threads = Vec::new();
+    let queue_stop = Arc::new(AtomicBool::new(false));
+    for (i, s) in sockets.into_iter().enumerate() {
+        let q = s.queue();
+        let p = Pipeline::new(q as u16, &c.pipeline, &c.cookies, seed, mtu, pools.clone());
+        live.queues
+            .push((q, pin[i].map(|c| c.id), p.stats(), s.stats()));
+        let (t, st, core) = (Arc::clone(&tables), Arc::clone(&queue_stop), pin[i]);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("fp-queue-{q}"))
+                .spawn(move || {
+                    if let Some(c) = core {
+                        core_affinity::set_for_current(c);
+                    }
+                    s.run(p, t, st, now_ns)
+                })?,
+        );
+    }
+
+    // Counters until told to stop.
+    let started = Instant::now();
+    let mut last = vec![0u64; live.queues.len()];
+    let mut last_xdp = 0u64;
+    let mut last_print = Instant::now();
+    let deadline = args.duration.map(Duration::from_secs_f64);
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| started.elapsed() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+        if args.stats_every > 0.0 && last_print.elapsed().as_secs_f64() >= args.stats_every {
+            let dt = last_print.elapsed().as_secs_f64();
+            print_line(log, &live, &xdp, &mut last, &mut last_xdp, dt)?;
+            last_print = Instant::now();
+        }
+    }
+    queue_stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    worker_stop.store(true, Ordering::Relaxed);
+    for t in worker_threads {
+        let _ = t.join();
+    }
+    let counters = xdp.counters().unwrap_or_default();
+    // Detach: dropping the program closes its link.
+    drop(xdp);
+    let report = RunReport {
+        iface: args.iface.clone(),
+        xdp_mode: mode.as_str().to_string(),
+        zero_copy,
+        seconds: started.elapsed().as_secs_f64(),
+        xdp: xdp_mix(&counters),
+        xdp_redirected: counters
+            .get(abi::CTR_REDIRECTED as usize)
+            .map_or(0, |c| c.packets),
+        xdp_no_socket: counters
+            .get(abi::CTR_NO_SOCKET as usize)
+            .map_or(0, |c| c.packets),
+        queues: live
+            .queues
+            .iter()
+            .map(|(q, core, s, x)| QueueReport {
+                queue: *q,
+                core: *core,
+                rx: x.rx.get(),
+                tx: x.tx.get(),
+                tx_ring_full: x.tx_ring_full.get(),
+                mix: Mix::from_stats(&s.reasons),
+            })
+            .collect(),
+        pipeline: live.pipeline_mix(),
+        connects: live.workers.iter().map(|w| w.connects.get()).sum(),
+        disconnects: live.workers.iter().map(|w| w.disconnects.get()).sum(),
+        worker_items: live.workers.iter().map(|w| w.items.get()).sum(),
+    };
+    let _ = Verdict::Tx;
+    Ok(report)
+}
