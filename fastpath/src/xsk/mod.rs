@@ -338,14 +338,7 @@ impl XskQueue {
 
     /// Returns transmitted frames to the free list and tops up the fill ring.
     fn refill(&mut self) {
-        let fs = self.frame_size;
-        {
-            let mut done = self.device.complete(self.cfg.comp_size);
-            while let Some(addr) = done.read() {
-                self.free.push(addr - addr % fs);
-            }
-            done.release();
-        }
+        self.reap_completions();
         if self.free.is_empty() {
             return;
         }
@@ -356,6 +349,57 @@ impl XskQueue {
             n
         };
         self.free.truncate(self.free.len() - n);
+    }
+
+    /// Returns the frames the kernel finished transmitting to the free list.
+    fn reap_completions(&mut self) {
+        let fs = self.frame_size;
+        let mut done = self.device.complete(self.cfg.comp_size);
+        while let Some(addr) = done.read() {
+            self.free.push(addr - addr % fs);
+        }
+        done.release();
+    }
+
+    /// Puts `replies` on the TX ring and makes the kernel send them. In copy mode the kernel
+    /// transmits only inside `sendto(2)`, at most 32 frames per call, so this kicks until it
+    /// took them all (bounded), reaping completions in between so the completion ring never
+    /// stalls transmission. Replies that still find no room are counted in `tx_ring_full`.
+    fn transmit(&mut self, replies: &[XdpDesc]) {
+        const MAX_KICKS: u32 = 64;
+        let mut rest = replies;
+        let mut kicks = 0;
+        loop {
+            if !rest.is_empty() {
+                let n = {
+                    let mut w = self.tx.transmit(rest.len() as u32);
+                    let n = w.insert(rest.iter().copied()) as usize;
+                    w.commit();
+                    n
+                };
+                self.stats.tx.add(n as u64);
+                rest = &rest[n..];
+            }
+            let wanted = if self.zero_copy {
+                self.tx.needs_wakeup()
+            } else {
+                self.tx.pending() > 0
+            };
+            if (!wanted && rest.is_empty()) || kicks == MAX_KICKS {
+                break;
+            }
+            if wanted {
+                self.tx.wake();
+                self.stats.wakeups.add(1);
+            }
+            kicks += 1;
+            self.reap_completions();
+        }
+        for r in rest {
+            self.stats.tx_ring_full.add(1);
+            let c = self.chunk(r.addr);
+            self.free.push(c);
+        }
     }
 
     /// The writable bytes of the frame at `addr`: from the frame's start to its chunk's end.
@@ -442,22 +486,7 @@ impl XskQueue {
             pipeline.end_batch();
             drop(snapshot);
             if !replies.is_empty() {
-                let sent = {
-                    let mut w = self.tx.transmit(replies.len() as u32);
-                    let sent = w.insert(replies.iter().copied()) as usize;
-                    w.commit();
-                    sent
-                };
-                self.stats.tx.add(sent as u64);
-                for r in &replies[sent..] {
-                    self.stats.tx_ring_full.add(1);
-                    let c = self.chunk(r.addr);
-                    self.free.push(c);
-                }
-                if self.tx.needs_wakeup() {
-                    self.tx.wake();
-                    self.stats.wakeups.add(1);
-                }
+                self.transmit(&replies);
             }
         }
         pipeline

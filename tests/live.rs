@@ -1,0 +1,459 @@
+//! The fast path live, on a veth pair in network namespaces made (and always removed) here:
+//! a real Linux TCP client connects through SYN cookies (IPv4, IPv6, VLAN), unconfigured ports
+//! time out or are refused, floods from hping3 are answered or dropped where they should be,
+//! and two RX queues are served by two pinned threads.
+//!
+//! Needs root, iproute2, tc, nft, nc and hping3. Without them each test skips with a loud
+//! message, unless `FASTPATH_REQUIRE_PRIVILEGED=1` (CI), which makes the skip a failure.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fastpath_cli::lab::{Lab, LabSpec, link_stat};
+use serde_json::Value;
+
+/// Live tests share two cores and run floods: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn privileged(test: &str) -> bool {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+    });
+    let missing: Vec<&str> = ["ip", "tc", "nft", "nc", "hping3"]
+        .into_iter()
+        .filter(|t| !have(t))
+        .collect();
+    if root && missing.is_empty() {
+        return true;
+    }
+    let why = if root {
+        format!("missing tools: {}", missing.join(", "))
+    } else {
+        "not root".to_string()
+    };
+    let msg = format!("SKIPPED {test}: needs root and ip, tc, nft, nc, hping3 ({why})");
+    assert!(
+        std::env::var("FASTPATH_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+        "{msg} (FASTPATH_REQUIRE_PRIVILEGED=1)"
+    );
+    // Straight to the stderr stream: the test harness captures `eprintln!` of passing tests,
+    // and a skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {msg} !!!!!!!!\n");
+    false
+}
+
+fn lab_config() -> control::config::Compiled {
+    let c = control::config::Config::from_toml_str(include_str!("../pcaps/edge-lab.toml")).unwrap();
+    c.compile(1, &Default::default()).unwrap()
+}
+
+fn lab(name: &str, queues: u32) -> Lab {
+    let c = lab_config();
+    let spec = fastpath_cli::cmd::lab::spec_for(name, queues, &c);
+    Lab::up(LabSpec { queues, ..spec }).unwrap_or_else(|e| panic!("building the lab: {e:#}"))
+}
+
+/// The fast path running in the lab's edge namespace; killed when dropped.
+struct FastPath {
+    child: Option<Child>,
+}
+
+impl FastPath {
+    fn start(lab: &Lab, config: Option<&std::path::Path>, extra: &[&str]) -> FastPath {
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &lab.edge,
+            env!("CARGO_BIN_EXE_fastpath"),
+            "run",
+            "--iface",
+            &lab.edge_iface,
+            "--json",
+            "--stats-every",
+            "0",
+        ]);
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting fastpath run");
+        // Wait for its start line.
+        let mut err = child.stderr.take().expect("piped");
+        let started = Instant::now();
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !seen.contains("fastpath: serving") {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "fastpath did not start: {seen}"
+            );
+            let n = err.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                let status = child.wait();
+                panic!("fastpath exited ({status:?}): {seen}");
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        FastPath { child: Some(child) }
+    }
+
+    /// SIGTERM, then the final counters.
+    fn stop(mut self) -> Value {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .expect("piped")
+            .read_to_string(&mut out)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "fastpath exited with {status}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("final counters: {e}: {out}"))
+    }
+}
+
+impl Drop for FastPath {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `nc -z` from the client: Ok(()) when connected, Err(stderr) otherwise.
+fn connect(lab: &Lab, host: &str, port: u16, timeout_s: u32) -> Result<(), String> {
+    let out = Lab::exec(&lab.client, "nc")
+        .args(["-vz", "-w", &timeout_s.to_string(), host, &port.to_string()])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+fn reason(v: &Value, part: &str, r: &str) -> u64 {
+    v[part]["reasons"][r].as_u64().unwrap_or(0)
+}
+
+/// hping3 from the client for `secs` seconds (the flood stops by itself).
+fn hping(lab: &Lab, secs: u32, args: &[&str]) -> Child {
+    let mut c = Command::new("ip");
+    c.args([
+        "netns",
+        "exec",
+        &lab.client,
+        "timeout",
+        "-s",
+        "INT",
+        &secs.to_string(),
+        "hping3",
+        "-q",
+    ])
+    .args(args);
+    c.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hping3 runs")
+}
+
+#[test]
+fn a_real_client_connects_through_syn_cookies_ipv4_ipv6_and_vlan() {
+    if !privileged("a_real_client_connects_through_syn_cookies_ipv4_ipv6_and_vlan") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("fpt-conn", 1);
+    for (host, port, what) in [
+        ("203.0.113.12", 1500u16, "IPv4"),
+        ("2001:db8:100:1::10", 22, "IPv6"),
+        ("203.0.113.10", 22, "VLAN 100"),
+    ] {
+        let fp = FastPath::start(&lab, None, &[]);
+        connect(&lab, host, port, 5)
+            .unwrap_or_else(|e| panic!("{what}: connect to {host} {port} failed: {e}"));
+        let r = fp.stop();
+        assert_eq!(
+            reason(&r, "pipeline", "new_flow"),
+            1,
+            "{what}: exactly one new flow: {r}"
+        );
+        assert_eq!(
+            reason(&r, "pipeline", "syn_cookie"),
+            1,
+            "{what}: one SYN answered: {r}"
+        );
+        assert_eq!(r["connects"], 1, "{what}: the worker got the flow");
+    }
+}
+
+#[test]
+fn unconfigured_ports_time_out_in_xdp_or_are_refused_by_a_reset_binding() {
+    if !privileged("unconfigured_ports_time_out_in_xdp_or_are_refused_by_a_reset_binding") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("fpt-unconf", 1);
+    let fp = FastPath::start(&lab, None, &[]);
+    let t = Instant::now();
+    let e = connect(&lab, "203.0.113.12", 23, 2).expect_err("port 23 must not connect");
+    assert!(
+        e.contains("timed out"),
+        "no SYN-ACK and no RST, so a timeout: {e}"
+    );
+    assert!(t.elapsed() >= Duration::from_secs(2));
+    let r = fp.stop();
+    assert!(
+        reason(&r, "xdp", "unconfigured_port") >= 1,
+        "dropped by the XDP program: {r}"
+    );
+    assert_eq!(
+        reason(&r, "pipeline", "unconfigured_port"),
+        0,
+        "never reached userspace: {r}"
+    );
+    assert_eq!(r["pipeline"]["frames"], 0, "{r}");
+
+    // The same port under a binding that says `reset`: the client sees a refusal at once.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("reset.toml");
+    let text = include_str!("../pcaps/edge-lab.toml").replacen(
+        "service = \"spectrum\"              # default binding spanning the whole prefix",
+        "service = \"spectrum\"\nunconfigured = \"reset\"",
+        1,
+    );
+    assert!(text.contains("unconfigured = \"reset\""));
+    std::fs::write(&cfg, text).unwrap();
+    let fp = FastPath::start(&lab, Some(&cfg), &[]);
+    let t = Instant::now();
+    let e = connect(&lab, "203.0.113.12", 23, 5).expect_err("port 23 must not connect");
+    assert!(e.contains("refused"), "a RST: {e}");
+    assert!(t.elapsed() < Duration::from_secs(2), "refused at once");
+    let r = fp.stop();
+    assert_eq!(reason(&r, "pipeline", "reset"), 1, "{r}");
+}
+
+#[test]
+fn a_syn_flood_gets_one_syn_ack_per_syn_no_flow_and_a_legitimate_connect_succeeds() {
+    if !privileged("a_syn_flood_gets_one_syn_ack_per_syn_no_flow_and_a_legitimate_connect_succeeds")
+    {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("fpt-synflood", 1);
+    // Nothing but the flood and its answers on the client's link: no ARP, no IPv6 chatter.
+    for ns in [&lab.client, &lab.edge] {
+        Lab::exec(ns, "sysctl")
+            .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            .status()
+            .unwrap();
+    }
+    let mac = |ns: &str, dev: &str| {
+        String::from_utf8(
+            Lab::exec(ns, "cat")
+                .arg(format!("/sys/class/net/{dev}/address"))
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_string()
+    };
+    let (cmac, emac) = (mac(&lab.client, "cl0"), mac(&lab.edge, "ed0"));
+    Lab::exec(&lab.client, "ip")
+        .args([
+            "neigh",
+            "replace",
+            "192.0.2.129",
+            "lladdr",
+            &emac,
+            "dev",
+            "cl0",
+            "nud",
+            "permanent",
+        ])
+        .status()
+        .unwrap();
+    Lab::exec(&lab.edge, "ip")
+        .args([
+            "neigh",
+            "replace",
+            "192.0.2.130",
+            "lladdr",
+            &cmac,
+            "dev",
+            "ed0",
+            "nud",
+            "permanent",
+        ])
+        .status()
+        .unwrap();
+    let fp = FastPath::start(&lab, None, &[]);
+    let rx0 = link_stat(&lab.client, "cl0", "rx_packets").unwrap()
+        + link_stat(&lab.client, "cl0", "rx_dropped").unwrap();
+    let flood = hping(
+        &lab,
+        3,
+        &[
+            "--flood",
+            "-S",
+            "--rand-source",
+            "-p",
+            "1500",
+            "203.0.113.12",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let legit = connect(&lab, "203.0.113.12", 1500, 8);
+    let _ = flood.wait_with_output();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = fp.stop();
+    let rx1 = link_stat(&lab.client, "cl0", "rx_packets").unwrap()
+        + link_stat(&lab.client, "cl0", "rx_dropped").unwrap();
+    legit.unwrap_or_else(|e| panic!("a legitimate connect during the flood failed: {e}"));
+    let syn = reason(&r, "pipeline", "syn_cookie");
+    let tx = r["queues"][0]["tx"].as_u64().unwrap();
+    assert!(syn > 1000, "the flood reached the edge: {r}");
+    assert_eq!(r["queues"][0]["tx_ring_full"], 0, "{r}");
+    assert_eq!(syn, tx, "one SYN-ACK per SYN: {r}");
+    assert_eq!(
+        rx1 - rx0,
+        tx,
+        "the client's link received every SYN-ACK we sent"
+    );
+    assert_eq!(
+        reason(&r, "pipeline", "new_flow"),
+        1,
+        "only the legitimate connect made a flow: {r}"
+    );
+}
+
+#[test]
+fn a_udp_flood_at_an_unconfigured_port_dies_in_xdp_and_arp_and_ping_keep_working() {
+    if !privileged("a_udp_flood_at_an_unconfigured_port_dies_in_xdp_and_arp_and_ping_keep_working")
+    {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("fpt-udpflood", 1);
+    let fp = FastPath::start(&lab, None, &[]);
+    let flood = hping(&lab, 3, &["--flood", "--udp", "-p", "9999", "203.0.113.11"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    // The client forgets the edge's MAC, so the ping needs ARP during the flood.
+    Lab::exec(&lab.client, "ip")
+        .args(["neigh", "flush", "dev", "cl0"])
+        .status()
+        .unwrap();
+    let ping = Lab::exec(&lab.client, "ping")
+        .args(["-c", "3", "-i", "0.2", "-W", "2", "192.0.2.129"])
+        .output()
+        .unwrap();
+    let _ = flood.wait_with_output();
+    let r = fp.stop();
+    assert!(
+        ping.status.success(),
+        "ping to the edge's own address: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    assert!(
+        reason(&r, "xdp", "unconfigured_port") > 1000,
+        "the flood was dropped in XDP: {r}"
+    );
+    assert!(
+        reason(&r, "xdp", "not_ip") >= 1,
+        "ARP went to the kernel: {r}"
+    );
+    assert_eq!(
+        reason(&r, "pipeline", "unconfigured_port"),
+        0,
+        "none of it reached userspace: {r}"
+    );
+}
+
+#[test]
+fn random_acks_make_no_flow_and_reach_no_worker() {
+    if !privileged("random_acks_make_no_flow_and_reach_no_worker") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("fpt-acks", 1);
+    let fp = FastPath::start(&lab, None, &[]);
+    let flood = hping(
+        &lab,
+        2,
+        &[
+            "--flood",
+            "-A",
+            "--rand-source",
+            "-p",
+            "1500",
+            "203.0.113.12",
+        ],
+    );
+    let _ = flood.wait_with_output();
+    let r = fp.stop();
+    assert!(reason(&r, "pipeline", "out_of_state") > 1000, "{r}");
+    assert_eq!(reason(&r, "pipeline", "new_flow"), 0, "{r}");
+    assert_eq!(r["worker_items"], 0, "no packet to any worker: {r}");
+}
+
+#[test]
+fn two_rx_queues_are_served_by_two_pinned_threads() {
+    if !privileged("two_rx_queues_are_served_by_two_pinned_threads") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("fpt-mq", 2);
+    let fp = FastPath::start(&lab, None, &["--queues", "all"]);
+    let flood = hping(
+        &lab,
+        2,
+        &[
+            "--flood",
+            "-S",
+            "--rand-source",
+            "-p",
+            "1500",
+            "203.0.113.12",
+        ],
+    );
+    let _ = flood.wait_with_output();
+    let r = fp.stop();
+    let qs = r["queues"].as_array().unwrap();
+    assert_eq!(qs.len(), 2, "{r}");
+    let cores: Vec<Option<u64>> = qs.iter().map(|q| q["core"].as_u64()).collect();
+    assert_eq!(cores, vec![Some(0), Some(1)], "one pinned thread per queue");
+    for q in qs {
+        assert!(
+            q["rx"].as_u64().unwrap() > 100,
+            "each queue served its share: {r}"
+        );
+        assert_eq!(
+            q["mix"]["frames"], q["rx"],
+            "each queue counted what it received: {r}"
+        );
+    }
+}
