@@ -11,10 +11,11 @@ lab=lab_vlan.bpf.o
 sources=(bpf/fastpath.bpf.c include/fastpath_abi.h include/maps.h bpf/lab_vlan.bpf.c)
 
 compile() {
-    clang -g -O2 -target bpf -Wall -Werror -D__TARGET_ARCH_x86 -I include \
+    clang -g -O2 -target bpf -ffile-prefix-map="$PWD"=. -Wall -Werror -D__TARGET_ARCH_x86 -I include \
         -I "/usr/include/$(uname -m)-linux-gnu" \
         -c "$1" -o "$2"
-    # Debug info would embed the build directory; strip DWARF but keep BTF (.BTF, .BTF.ext).
+    # The file prefix map keeps the build directory out of BTF line info; DWARF is stripped,
+    # BTF (.BTF, .BTF.ext) kept, so the object is the same wherever it is built.
     llvm-strip -g "$2"
 }
 
