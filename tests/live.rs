@@ -457,3 +457,123 @@ fn two_rx_queues_are_served_by_two_pinned_threads() {
         );
     }
 }
+
+/// `fastpath gen` in the client namespace, with `args`; its JSON report.
+fn generate(lab: &Lab, args: &[&str]) -> Value {
+    let out = Lab::exec(&lab.client, env!("CARGO_BIN_EXE_fastpath"))
+        .args(["gen", "--iface", &lab.client_iface, "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fastpath gen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_generator_sends_exactly_what_it_reports() {
+    if !privileged("the_generator_sends_exactly_what_it_reports") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab("fpt-gen", 1);
+    let fp = FastPath::start(&lab, None, &[]);
+    // A rate the fast path keeps up with, so every frame sent is a frame counted.
+    let syn = generate(
+        &lab,
+        &[
+            "--syn-flood",
+            "--count",
+            "20000",
+            "--rate",
+            "40000",
+            "--seconds",
+            "10",
+        ],
+    );
+    let udp = generate(
+        &lab,
+        &[
+            "--udp-flood",
+            "--dport",
+            "9",
+            "--count",
+            "10000",
+            "--rate",
+            "40000",
+            "--seconds",
+            "10",
+        ],
+    );
+    let r = fp.stop();
+    assert_eq!(syn["sent"], 20000, "{syn}");
+    assert_eq!(udp["sent"], 10000, "{udp}");
+    assert_eq!(reason(&r, "pipeline", "syn_cookie"), 20000, "{r}");
+    assert_eq!(reason(&r, "xdp", "unconfigured_port"), 10000, "{r}");
+    assert_eq!(r["queues"][0]["tx"], 20000, "one SYN-ACK per SYN: {r}");
+}
+
+#[test]
+fn the_live_bench_runs_every_handler_on_the_same_floods() {
+    if !privileged("the_live_bench_runs_every_handler_on_the_same_floods") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_fastpath"))
+        .args([
+            "bench",
+            "--live",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fastpath bench --live: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    let mut seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|x| {
+            assert!(x["handled_pps"].as_f64().unwrap() > 0.0, "{x}");
+            (
+                x["traffic"].as_str().unwrap().to_string(),
+                x["handler"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("syn_flood", "fastpath"),
+            ("syn_flood", "kernel"),
+            ("udp_unconfigured_port", "fastpath"),
+            ("udp_unconfigured_port", "kernel"),
+            ("udp_unconfigured_port", "xdp_drop"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // SYN-ACKs the handlers counted are SYN-ACKs the client received.
+    for x in rows.iter().filter(|x| x["traffic"] == "syn_flood") {
+        let (h, c) = (
+            x["handled_pps"].as_f64().unwrap(),
+            x["client_rx_pps"].as_f64().unwrap(),
+        );
+        assert!((h - c).abs() <= h * 0.01 + 10.0, "{x}");
+    }
+    assert!(
+        !fastpath_cli::lab::namespaces()
+            .iter()
+            .any(|n| n.starts_with("fpbench-"))
+    );
+}

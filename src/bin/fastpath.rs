@@ -1,7 +1,8 @@
 //! `fastpath`: the L4 edge fast path.
 //!
 //! Subcommands: `replay` (captures through the pipeline), `bench` (throughput in memory),
-//! `explain` (why a frame gets its verdict), `run` (live on an interface).
+//! `explain` (why a frame gets its verdict), `run` (live on an interface), `lab` (namespaces to
+//! try it in), `gen` (traffic on AF_XDP TX).
 
 use clap::{Parser, Subcommand};
 use fastpath_cli::cmd;
@@ -30,6 +31,9 @@ enum Command {
     /// Build a lab of network namespaces (client, edge, origin) on documentation addresses and
     /// start the fast path in it (needs root); `--down` removes it.
     Lab(cmd::lab::LabArgs),
+    /// Send traffic on an interface through AF_XDP TX: a capture or a synthetic flood, as fast
+    /// as the link takes or at a rate; reports packets per second sent. Needs root.
+    Gen(cmd::generate::GenArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Explain(a) => cmd::explain::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Lab(a) => cmd::lab::run(a),
+        Command::Gen(a) => cmd::generate::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -47,6 +47,16 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Measure live instead, on a veth pair between two namespaces (needs root): the same
+    /// generated floods (UDP to an unconfigured port, SYNs to a Spectrum app) against the fast
+    /// path, a plain XDP_DROP program and the kernel alone (nftables and SYN cookies); reports
+    /// each one's handled packets per second side by side. `--seconds` is per flood.
+    #[arg(long)]
+    pub live: bool,
+    /// With `--live`: rounds, each running every handler once in turn; a ratio is the median
+    /// of the rounds' ratios.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 /// The result of one queue thread.
@@ -294,6 +304,9 @@ fn run_queue(
 /// # Errors
 /// As [`execute`].
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.live {
+        return crate::cmd::livebench::run(args);
+    }
     let r = execute(args)?;
     let mut out = std::io::stdout().lock();
     if args.json {

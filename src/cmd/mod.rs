@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod explain;
+pub mod generate;
 pub mod lab;
+pub mod livebench;
 pub mod replay;
 pub mod report;
 pub mod run;

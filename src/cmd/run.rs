@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Print the final counters as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Attach a plain XDP program that drops every frame instead of the fast path (no sockets,
+    /// no pipeline): the baseline of `fastpath bench --live`. Its count is `xdp_drop_all`.
+    #[arg(long)]
+    pub drop_all: bool,
 }
 
 /// Final counters of one queue.
@@ -120,6 +124,8 @@ pub struct RunReport {
     pub xdp_redirected: u64,
     /// Frames the XDP program passed because a queue had no socket.
     pub xdp_no_socket: u64,
+    /// Frames the plain drop-everything program dropped (`--drop-all`).
+    pub xdp_drop_all: u64,
     /// Per queue.
     pub queues: Vec<QueueReport>,
     /// All queues together: the pipeline's verdicts.
@@ -229,6 +235,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
             "fastpath on {} stopped after {:.1} s",
             report.iface, report.seconds
         )?;
+        if args.drop_all {
+            writeln!(out, "xdp_drop_all: {} frames dropped", report.xdp_drop_all)?;
+            return Ok(());
+        }
         writeln!(out, "xdp: {:?}", report.xdp.reasons)?;
         writeln!(
             out,
@@ -285,6 +295,9 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     let mtu = fastpath::xsk::mtu(&args.iface).unwrap_or(1500);
 
     let mut xdp = XdpProgram::load().context("loading the XDP program")?;
+    if args.drop_all {
+        return serve_drop_all(args, xdp, stop, log);
+    }
     xdp.install(&tables.load())
         .context("writing the XDP maps")?;
     let zc = match args.zero_copy {
@@ -307,14 +320,7 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         sockets.push(s);
     }
     let mode = xdp
-        .attach(
-            &args.iface,
-            match args.mode {
-                Mode::Native => ModeRequest::Native,
-                Mode::Generic => ModeRequest::Generic,
-                Mode::Auto => ModeRequest::Auto,
-            },
-        )
+        .attach(&args.iface, request(args.mode))
         .context("attaching the XDP program (try --mode generic)")?;
     let zero_copy = sockets.iter().all(XskQueue::zero_copy);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -421,6 +427,7 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         xdp_no_socket: counters
             .get(abi::CTR_NO_SOCKET as usize)
             .map_or(0, |c| c.packets),
+        xdp_drop_all: 0,
         queues: live
             .queues
             .iter()
@@ -440,4 +447,69 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     };
     let _ = Verdict::Tx;
     Ok(report)
+}
+
+fn request(mode: Mode) -> ModeRequest {
+    match mode {
+        Mode::Native => ModeRequest::Native,
+        Mode::Generic => ModeRequest::Generic,
+        Mode::Auto => ModeRequest::Auto,
+    }
+}
+
+/// `--drop-all`: the plain XDP_DROP program until told to stop.
+fn serve_drop_all(
+    args: &RunArgs,
+    mut xdp: XdpProgram,
+    stop: &Arc<AtomicBool>,
+    log: &mut dyn Write,
+) -> Result<RunReport> {
+    let mode = xdp
+        .attach_drop_all(&args.iface, request(args.mode))
+        .context("attaching the drop-everything program (try --mode generic)")?;
+    writeln!(
+        log,
+        "fastpath: serving {} with a plain XDP_DROP program ({} XDP): every frame is dropped",
+        args.iface,
+        mode.as_str()
+    )?;
+    let started = Instant::now();
+    let deadline = args.duration.map(Duration::from_secs_f64);
+    let drops = |x: &XdpProgram| {
+        x.counters()
+            .ok()
+            .and_then(|c| c.get(abi::CTR_DROP_ALL as usize).map(|c| c.packets))
+            .unwrap_or(0)
+    };
+    let (mut last, mut last_print) = (0u64, Instant::now());
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| started.elapsed() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+        if args.stats_every > 0.0 && last_print.elapsed().as_secs_f64() >= args.stats_every {
+            let n = drops(&xdp);
+            let dt = last_print.elapsed().as_secs_f64();
+            writeln!(
+                log,
+                "fastpath: xdp_drop_all {n} ({:.3} Mpps)",
+                (n - last) as f64 / dt / 1e6
+            )?;
+            (last, last_print) = (n, Instant::now());
+        }
+    }
+    let dropped = drops(&xdp);
+    drop(xdp);
+    Ok(RunReport {
+        iface: args.iface.clone(),
+        xdp_mode: mode.as_str().to_string(),
+        zero_copy: false,
+        seconds: started.elapsed().as_secs_f64(),
+        xdp: Mix::from_counts(&[0; Reason::COUNT]),
+        xdp_redirected: 0,
+        xdp_no_socket: 0,
+        xdp_drop_all: dropped,
+        queues: Vec::new(),
+        pipeline: Mix::from_counts(&[0; Reason::COUNT]),
+        connects: 0,
+        disconnects: 0,
+        worker_items: 0,
+    })
 }

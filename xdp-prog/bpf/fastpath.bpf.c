@@ -208,10 +208,27 @@ static __always_inline int parse_ipv6(void *data, void *end, __u32 off, __u32 ge
 	return 0;
 }
 
-static __always_inline int port_served(__u32 gen, __u32 id, __u8 proto, __u16 port)
+/* Whether dest d serves port of proto (TCP or UDP): its inline ranges when they hold the whole
+ * set, else the port set id (0: the CDN's). */
+static __always_inline int port_served(__u32 gen, struct fp_dest *d, __u32 id, __u8 proto,
+				       __u16 port)
 {
+	__u32 i = proto == IPPROTO_UDP;
 	struct fp_ports_key k = { .id = id, .proto = proto };
-	struct fp_ports *p = lookup_ports(gen, &k);
+	struct fp_ports *p;
+
+	if (d->flags & (i ? FP_DEST_INLINE_UDP : FP_DEST_INLINE_TCP)) {
+		__u32 n = d->n_ranges[i];
+
+		for (int j = 0; j < FP_INLINE_RANGES; j++) {
+			if (j >= n)
+				break;
+			if (port >= d->ranges[i][j].lo && port <= d->ranges[i][j].hi)
+				return 1;
+		}
+		return 0;
+	}
+	p = lookup_ports(gen, &k);
 
 	if (!p)
 		return 0;
@@ -306,10 +323,10 @@ int fastpath_xdp(struct xdp_md *ctx)
 	if (l3.proto != IPPROTO_TCP && l3.proto != IPPROTO_UDP)
 		return count(ctx, FP_UNCONFIGURED_PROTOCOL, XDP_DROP);
 	if (l3.dest->service == FP_SVC_CDN) {
-		if (port_served(gen, 0, l3.proto, port))
+		if (port_served(gen, l3.dest, 0, l3.proto, port))
 			return to_userspace(ctx);
 	} else if (l3.dest->flags & FP_DEST_EDGE) {
-		if (port_served(gen, l3.dest->ports_id, l3.proto, port))
+		if (port_served(gen, l3.dest, l3.dest->ports_id, l3.proto, port))
 			return to_userspace(ctx);
 	}
 	/* A binding that answers unconfigured ports: userspace sends the RST or ICMP error. */

@@ -58,6 +58,18 @@ struct fp_lpm_v6 {
 /* fp_dest.flags */
 #define FP_DEST_RESET 0x01	/* unconfigured ports get a reset: hand them to userspace */
 #define FP_DEST_EDGE 0x02	/* a Spectrum edge IP: ports_id names its port sets */
+#define FP_DEST_INLINE_TCP 0x04	/* the served TCP ports are ranges[0] (no port-set lookup) */
+#define FP_DEST_INLINE_UDP 0x08	/* the served UDP ports are ranges[1] */
+
+/* Port ranges kept in the destination entry itself, per protocol: one map lookup per packet
+ * where an edge IP (or the CDN) serves few ranges, the port set otherwise. */
+#define FP_INLINE_RANGES 12
+
+/* An inclusive port range, host order. */
+struct fp_range {
+	__u16 lo;
+	__u16 hi;
+};
 
 /* The value of a destination entry. */
 struct fp_dest {
@@ -66,6 +78,9 @@ struct fp_dest {
 	__u8 flags;
 	__u8 pad;
 	__u32 ports_id;		/* host order; key of fp_ports_key for edge IPs */
+	__u8 n_ranges[2];	/* inline ranges in use: [0] TCP, [1] UDP */
+	__u8 pad2[2];
+	struct fp_range ranges[2][FP_INLINE_RANGES];
 };
 
 /* Port sets: id 0 is the CDN's, ids from 1 are edge IPs'. */

@@ -27,6 +27,23 @@ pub const DEST_RESET: u8 = 0x01;
 /// `fp_dest.flags`: a Spectrum edge IP whose port sets are `ports_id`.
 pub const DEST_EDGE: u8 = 0x02;
 
+/// `fp_dest.flags`: the served TCP ports are the inline `ranges[0]`.
+pub const DEST_INLINE_TCP: u8 = 0x04;
+/// `fp_dest.flags`: the served UDP ports are the inline `ranges[1]`.
+pub const DEST_INLINE_UDP: u8 = 0x08;
+/// Inline port ranges per protocol in a destination entry.
+pub const INLINE_RANGES: usize = 12;
+
+/// `struct fp_range`: an inclusive port range, host order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    /// First port.
+    pub lo: u16,
+    /// Last port.
+    pub hi: u16,
+}
+
 /// `struct fp_counter` (per CPU).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,6 +68,45 @@ pub struct Dest {
     pub pad: u8,
     /// Port-set id of an edge IP (host order).
     pub ports_id: u32,
+    /// Inline ranges in use: `[0]` TCP, `[1]` UDP.
+    pub n_ranges: [u8; 2],
+    /// Padding.
+    pub pad2: [u8; 2],
+    /// Inline ranges: `[0]` TCP, `[1]` UDP.
+    pub ranges: [[Range; INLINE_RANGES]; 2],
+}
+
+impl Dest {
+    /// Keeps `ranges` (sorted, merged) of protocol index `i` (0 TCP, 1 UDP) inline and sets
+    /// its flag, when they fit; returns whether they did.
+    pub fn set_inline(&mut self, i: usize, ranges: &[(u16, u16)]) -> bool {
+        if ranges.len() > INLINE_RANGES {
+            return false;
+        }
+        for (slot, &(lo, hi)) in self.ranges[i].iter_mut().zip(ranges) {
+            *slot = Range { lo, hi };
+        }
+        self.n_ranges[i] = ranges.len() as u8;
+        self.flags |= if i == 0 {
+            DEST_INLINE_TCP
+        } else {
+            DEST_INLINE_UDP
+        };
+        true
+    }
+}
+
+/// Sorts `ranges` and merges the ones that overlap or touch.
+pub fn merge_ranges(mut ranges: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// `struct fp_ports_key`.
@@ -94,7 +150,8 @@ impl Ports {
 }
 
 const _: () = assert!(core::mem::size_of::<Counter>() == 16);
-const _: () = assert!(core::mem::size_of::<Dest>() == 8);
+const _: () = assert!(core::mem::size_of::<Range>() == 4);
+const _: () = assert!(core::mem::size_of::<Dest>() == 12 + 8 * INLINE_RANGES);
 const _: () = assert!(core::mem::size_of::<PortsKey>() == 8);
 const _: () = assert!(core::mem::size_of::<Ports>() == 8192);
 const _: () = assert!(core::mem::size_of::<aya::maps::lpm_trie::Key<[u8; 4]>>() == 8);
@@ -103,8 +160,10 @@ const _: () = assert!(core::mem::size_of::<aya::maps::lpm_trie::Key<[u8; 16]>>()
 // SAFETY: plain `#[repr(C)]` integers without padding bytes, so any byte pattern is a valid value
 // and every byte of a value is initialized (checked by the size assertions above).
 unsafe impl aya::Pod for Counter {}
-// SAFETY: as above; `pad` makes the padding explicit.
+// SAFETY: as above; `pad` and `pad2` make the padding explicit.
 unsafe impl aya::Pod for Dest {}
+// SAFETY: two integers, no padding.
+unsafe impl aya::Pod for Range {}
 // SAFETY: as above; `pad` makes the padding explicit.
 unsafe impl aya::Pod for PortsKey {}
 // SAFETY: an array of integers.
@@ -118,6 +177,28 @@ pub fn slot_reason(slot: u32) -> Option<Reason> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn ranges_merge_and_fit_inline_or_not() {
+        assert_eq!(
+            merge_ranges(vec![
+                (443, 443),
+                (80, 80),
+                (81, 90),
+                (85, 100),
+                (2000, 3000)
+            ]),
+            vec![(80, 100), (443, 443), (2000, 3000)]
+        );
+        assert_eq!(merge_ranges(vec![(0, 65535), (5, 6)]), vec![(0, 65535)]);
+        let mut d = Dest::default();
+        assert!(d.set_inline(1, &[(53, 53), (443, 443)]));
+        assert_eq!(d.flags, DEST_INLINE_UDP);
+        assert_eq!(d.n_ranges, [0, 2]);
+        let many: Vec<(u16, u16)> = (0..13).map(|i| (i * 10, i * 10)).collect();
+        assert!(!d.set_inline(0, &many));
+        assert_eq!(d.flags & DEST_INLINE_TCP, 0);
+    }
 
     /// The header's `#define`s and enum values are what the Rust side says.
     #[test]
@@ -153,6 +234,9 @@ mod test {
         assert_eq!(value("FP_SVC_SPECTRUM"), u64::from(SVC_SPECTRUM));
         assert_eq!(value("FP_DEST_RESET"), u64::from(DEST_RESET));
         assert_eq!(value("FP_DEST_EDGE"), u64::from(DEST_EDGE));
+        assert_eq!(value("FP_DEST_INLINE_TCP"), u64::from(DEST_INLINE_TCP));
+        assert_eq!(value("FP_DEST_INLINE_UDP"), u64::from(DEST_INLINE_UDP));
+        assert_eq!(value("FP_INLINE_RANGES"), INLINE_RANGES as u64);
         assert_eq!(value("FP_REASONS"), Reason::COUNT as u64);
         for (name, r) in [
             ("FP_NOT_IP", Reason::NotIp),

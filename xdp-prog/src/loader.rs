@@ -283,6 +283,15 @@ impl XdpProgram {
             },
             cdn_udp,
         ));
+        // The CDN's ports inline in every CDN binding's entry (the same sets as above).
+        let mut cdn_tcp_ports: Vec<(u16, u16)> = tables.cdn.tcp.iter().map(|p| (p, p)).collect();
+        if tables.cdn.https_only {
+            cdn_tcp_ports.push((80, 80));
+        }
+        let cdn_inline = [
+            abi::merge_ranges(cdn_tcp_ports),
+            abi::merge_ranges(tables.cdn.udp.iter().map(|p| (p, p)).collect()),
+        ];
         let mut next_id = 1u32;
         for d in tables.destinations() {
             let mut v = Dest {
@@ -298,11 +307,23 @@ impl XdpProgram {
                 if b.unconfigured == Unconfigured::Reset {
                     v.flags |= abi::DEST_RESET;
                 }
+                if b.service == Service::Cdn {
+                    for (i, r) in cdn_inline.iter().enumerate() {
+                        v.set_inline(i, r);
+                    }
+                }
             }
             if d.is_edge() {
                 v.flags |= abi::DEST_EDGE;
                 v.ports_id = next_id;
-                for (proto, l4) in [(6u8, L4Proto::Tcp), (17u8, L4Proto::Udp)] {
+                for (i, (proto, l4)) in [(6u8, L4Proto::Tcp), (17u8, L4Proto::Udp)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let ranges = abi::merge_ranges(d.ports(l4).map(|r| (r.lo, r.hi)).collect());
+                    if v.set_inline(i, &ranges) {
+                        continue;
+                    }
                     let mut set = Box::<Ports>::default();
                     let mut any = false;
                     for r in d.ports(l4) {
@@ -429,8 +450,30 @@ impl XdpProgram {
         frame: &[u8],
         repeat: u32,
     ) -> Result<(u32, Duration), XdpError> {
+        self.test_run_program(PROGRAM, frame, repeat)
+    }
+
+    /// Runs `frame` `repeat` times through the drop-everything program (the baseline of the
+    /// benchmarks); returns the action and the mean time per run.
+    ///
+    /// # Errors
+    /// [`XdpError::Program`].
+    pub fn test_run_drop_all_repeat(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, Duration), XdpError> {
+        self.test_run_program(DROP_ALL, frame, repeat)
+    }
+
+    fn test_run_program(
+        &mut self,
+        name: &str,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, Duration), XdpError> {
         let mut out = vec![0u8; frame.len() + 256];
-        let p = self.xdp(PROGRAM)?;
+        let p = self.xdp(name)?;
         let opts = TestRunOptions {
             data_in: Some(frame),
             data_out: Some(&mut out),

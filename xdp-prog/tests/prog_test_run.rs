@@ -183,3 +183,87 @@ fn a_new_generation_replaces_the_old_whole() {
         "back to golden: no stale entry of the lab left"
     );
 }
+
+/// Port sets held inline in the destination entry (few ranges) and in the port-set map (more
+/// than `INLINE_RANGES`) give the same answers as the pipeline, port by port.
+#[test]
+fn inline_ranges_and_port_sets_agree_with_the_pipeline() {
+    if !privileged("inline_ranges_and_port_sets_agree_with_the_pipeline") {
+        return;
+    }
+    let mut toml = String::from(
+        "[node]\nname = \"t\"\n[[prefixes]]\ncidr = \"203.0.113.0/24\"\n\
+         [[bindings]]\ncidr = \"203.0.113.0/24\"\nservice = \"spectrum\"\n\
+         [[bindings]]\ncidr = \"203.0.113.128/25\"\nservice = \"cdn\"\n\
+         [cdn]\ntcp_ports = [80, 443, 8080, 8443, 2052, 2053, 2082, 2083, 2086, 2087, 2095, 2096, 8880]\n\
+         udp_ports = [443]\npool = [\"tcp://192.0.2.50:443\"]\n\
+         [[origin_policy.delegations]]\ncidr = \"192.0.2.0/24\"\n",
+    );
+    // 203.0.113.10: 13 single TCP ports (past the inline ranges); 203.0.113.11: two ranges.
+    for i in 1..=13u16 {
+        toml.push_str(&format!(
+            "[[spectrum_apps]]\nid = \"a{i}\"\nprotocol = \"tcp/{p}\"\n\
+             edge_ips = {{ type = \"static\", ips = [\"203.0.113.10\"] }}\n\
+             origin_direct = [\"tcp://192.0.2.1:{p}\"]\n",
+            p = i * 10
+        ));
+    }
+    toml.push_str(
+        "[[spectrum_apps]]\nid = \"r1\"\nprotocol = \"udp/100-119\"\n\
+         edge_ips = { type = \"static\", ips = [\"203.0.113.11\"] }\n\
+         origin_direct = [\"udp://192.0.2.1:100-119\"]\n\
+         [[spectrum_apps]]\nid = \"r2\"\nprotocol = \"udp/120-125\"\n\
+         edge_ips = { type = \"static\", ips = [\"203.0.113.11\"] }\n\
+         origin_direct = [\"udp://192.0.2.1:120-125\"]\n",
+    );
+    let c = control::config::Config::from_toml_str(&toml)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .compile(1, &Default::default())
+        .unwrap();
+    let t = Tables::build(&c.spec).unwrap();
+    let mut p = XdpProgram::load().unwrap();
+    p.install(&t).unwrap();
+    let b = || etherparse::PacketBuilder::ethernet2([2; 6], [4; 6]);
+    let mut checked = 0;
+    for (dst, udp) in [
+        ([203, 0, 113, 10], false),
+        ([203, 0, 113, 11], true),
+        ([203, 0, 113, 200], false),
+        ([203, 0, 113, 200], true),
+    ] {
+        for port in 0..9000u16 {
+            let mut f = Vec::new();
+            if udp {
+                b().ipv4([192, 0, 2, 9], dst, 64)
+                    .udp(5000, port)
+                    .write(&mut f, b"x")
+                    .unwrap();
+            } else {
+                b().ipv4([192, 0, 2, 9], dst, 64)
+                    .tcp(5000, port, 1, 1000)
+                    .syn()
+                    .write(&mut f, &[])
+                    .unwrap();
+            }
+            let ours = c.spec.apps.iter().any(|a| {
+                a.edge_ips.contains(&std::net::IpAddr::from(dst))
+                    && (a.proto == fastpath::tables::L4Proto::Udp) == udp
+                    && (a.ports.lo..=a.ports.hi).contains(&port)
+            }) || (dst[3] >= 128
+                && if udp {
+                    c.spec.cdn.udp_ports.contains(&port)
+                } else {
+                    c.spec.cdn.tcp_ports.contains(&port)
+                });
+            let action = p.test_run(&f).unwrap();
+            assert_eq!(
+                action,
+                if ours { 2 } else { 1 },
+                "{dst:?} {} port {port}",
+                if udp { "udp" } else { "tcp" }
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 36_000);
+}

@@ -28,6 +28,9 @@ use crate::stats::Counter;
 use crate::tables::SharedTables;
 use crate::verdict::Verdict;
 
+mod send;
+pub use send::{MAX_FRAMES, Rate, SendReport, XskSender};
+
 /// Whether to ask the driver for zero-copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZeroCopy {
@@ -107,6 +110,9 @@ pub enum XskError {
     /// The UMEM could not be allocated.
     #[error("cannot allocate a {0}-byte UMEM")]
     Alloc(usize),
+    /// Frames a sender cannot hold.
+    #[error("cannot send these frames: {0}")]
+    Frames(String),
 }
 
 /// Page-aligned UMEM memory.
