@@ -1,0 +1,1090 @@
+//! The control socket: HTTP/1.1 with JSON bodies on a Unix socket, the way Docker's API socket
+//! works, with resources in the shapes of the public Spectrum and BYOIP APIs. Every response is
+//! the `{success, errors, messages, result}` envelope.
+//!
+//! The socket is created with mode 0600 (or 0660 with a group), so only root (or the group)
+//! can connect; the peer's uid and pid (`SO_PEERCRED`) are logged with every change. Request
+//! heads must arrive within [`HEADER_TIMEOUT`] and bodies are limited to [`MAX_BODY`]; a
+//! request that is not HTTP gets `400` and the connection closes; none of this disturbs other
+//! connections or the running configuration.
+
+// Handlers return an early error response by value, once per request: boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use ipnet::IpNet;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::{AccessRule, Binding, Cdn, Config, Prefix, SpectrumApp, parse_json};
+use crate::daemon::{ApplyError, ApplyOutcome, Controller, Peer};
+
+/// The largest request body accepted (a whole configuration with 100k access rules fits).
+pub const MAX_BODY: usize = 64 << 20;
+/// How long a client may take to send a request head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Body = Full<Bytes>;
+
+/// One error object of the envelope.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    /// A stable code.
+    pub code: u32,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+fn envelope(
+    status: StatusCode,
+    result: Value,
+    errors: Vec<ApiError>,
+    messages: Vec<String>,
+) -> Response<Body> {
+    let body = json!({
+        "success": errors.is_empty(),
+        "errors": errors,
+        "messages": messages,
+        "result": result,
+    });
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec_pretty(&body).unwrap_or_default(),
+    )));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn ok(result: Value) -> Response<Body> {
+    envelope(StatusCode::OK, result, Vec::new(), Vec::new())
+}
+
+fn fail(status: StatusCode, code: u32, message: impl Into<String>) -> Response<Body> {
+    envelope(
+        status,
+        Value::Null,
+        vec![ApiError {
+            code,
+            message: message.into(),
+        }],
+        Vec::new(),
+    )
+}
+
+fn refused(e: &ApplyError) -> Response<Body> {
+    let (status, errors, result) = match e {
+        ApplyError::Invalid(errs) => (
+            StatusCode::BAD_REQUEST,
+            errs.iter()
+                .map(|x| ApiError {
+                    code: e.code(),
+                    message: x.to_string(),
+                })
+                .collect(),
+            Value::Null,
+        ),
+        ApplyError::Verification(findings) => (
+            StatusCode::BAD_REQUEST,
+            findings
+                .iter()
+                .map(|f| ApiError {
+                    code: e.code(),
+                    message: f.message.clone(),
+                })
+                .collect(),
+            json!({ "findings": findings }),
+        ),
+        ApplyError::VersionMismatch { .. } => (
+            StatusCode::CONFLICT,
+            vec![ApiError {
+                code: e.code(),
+                message: e.to_string(),
+            }],
+            Value::Null,
+        ),
+        ApplyError::Persist { .. } | ApplyError::Install(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            vec![ApiError {
+                code: e.code(),
+                message: e.to_string(),
+            }],
+            Value::Null,
+        ),
+    };
+    envelope(status, result, errors, Vec::new())
+}
+
+fn bad_body(e: &crate::config::ConfigErrors) -> Response<Body> {
+    envelope(
+        StatusCode::BAD_REQUEST,
+        Value::Null,
+        e.iter()
+            .map(|x| ApiError {
+                code: 1003,
+                message: x.to_string(),
+            })
+            .collect(),
+        Vec::new(),
+    )
+}
+
+fn not_found(what: &str) -> Response<Body> {
+    fail(StatusCode::NOT_FOUND, 1404, format!("no {what}"))
+}
+
+fn invalid(message: impl Into<String>) -> ApplyError {
+    ApplyError::Invalid(crate::config::ConfigErrors::new(vec![
+        crate::config::ConfigError::new(crate::config::Rule::InvalidValue, "", None, message),
+    ]))
+}
+
+fn query(req: &Request<Incoming>) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_string(), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// The id of a prefix in URLs: its CIDR with `/` as `-` (`203.0.113.0-24`).
+pub fn prefix_id(cidr: &IpNet) -> String {
+    cidr.to_string().replace('/', "-")
+}
+
+fn parse_prefix_id(id: &str) -> Option<IpNet> {
+    let s = percent_decode(id);
+    s.parse().ok().or_else(|| {
+        s.rsplit_once('-')
+            .and_then(|(a, l)| format!("{a}/{l}").parse().ok())
+    })
+}
+
+struct Ctx<'a> {
+    c: &'a Controller,
+    peer: Peer,
+    q: HashMap<String, String>,
+    body: Bytes,
+}
+
+impl Ctx<'_> {
+    fn dry_run(&self) -> bool {
+        matches!(
+            self.q.get("dry_run").map(String::as_str),
+            Some("true" | "1")
+        )
+    }
+
+    fn expected_version(&self) -> Result<Option<u64>, Response<Body>> {
+        match self.q.get("expected_version") {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                fail(
+                    StatusCode::BAD_REQUEST,
+                    1003,
+                    format!("expected_version={v}: give the version number from GET /v1/config"),
+                )
+            }),
+        }
+    }
+
+    fn text(&self) -> Result<&str, Response<Body>> {
+        std::str::from_utf8(&self.body)
+            .map_err(|_| fail(StatusCode::BAD_REQUEST, 1003, "the body is not UTF-8 JSON"))
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Response<Body>> {
+        let t = self.text()?;
+        if t.trim().is_empty() {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                1003,
+                "a JSON body is required",
+            ));
+        }
+        parse_json(t).map_err(|e| bad_body(&e))
+    }
+
+    /// Applies `change` to a copy of the running configuration; answers with `result(config)`
+    /// and the outcome.
+    fn change(
+        &self,
+        change: impl FnOnce(&mut Config) -> Result<(), ApplyError>,
+        result: impl FnOnce(&Config) -> Value,
+    ) -> Response<Body> {
+        let ev = match self.expected_version() {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let mut after = None;
+        let outcome = self.c.modify(Some(self.peer), ev, self.dry_run(), |cfg| {
+            change(cfg)?;
+            after = Some(cfg.clone());
+            Ok(())
+        });
+        match outcome {
+            Ok(o) => {
+                let mut r = after.as_ref().map(result).unwrap_or(Value::Null);
+                annotate(&mut r, &o);
+                ok(r)
+            }
+            Err(e) => refused(&e),
+        }
+    }
+}
+
+fn annotate(r: &mut Value, o: &ApplyOutcome) {
+    let meta =
+        json!({ "version": o.version, "applied": o.applied, "diff": o.diff, "swap_us": o.swap_us });
+    match r {
+        Value::Object(m) => {
+            m.insert("_change".into(), meta);
+        }
+        other => {
+            *other = json!({ "items": other.clone(), "_change": meta });
+        }
+    }
+}
+
+fn app_json(a: &SpectrumApp) -> Value {
+    serde_json::to_value(a).unwrap_or(Value::Null)
+}
+
+fn unique_app_id(cfg: &Config, base: &str) -> String {
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(48)
+        .collect();
+    let taken = |id: &str| cfg.spectrum_apps.iter().any(|a| a.id == id);
+    if !base.is_empty() && !taken(&base) {
+        return base;
+    }
+    (1..)
+        .map(|n| format!("{}-{n}", if base.is_empty() { "app" } else { &base }))
+        .find(|id| !taken(id))
+        .unwrap_or_default()
+}
+
+fn status(c: &Controller) -> Value {
+    let r = c.running();
+    let (p50, p99, n) = c.swap_times();
+    json!({
+        "node": r.config.node.name,
+        "version": r.version,
+        "config_file": c.persist_path(),
+        "prefixes": r.config.prefixes.len(),
+        "bindings": r.config.bindings.len(),
+        "spectrum_apps": r.config.spectrum_apps.len(),
+        "access_rules": r.config.access_rules.len(),
+        "changes_applied": n,
+        "swap_us_p50": p50,
+        "swap_us_p99": p99,
+    })
+}
+
+/// Answers one request.
+pub fn route(
+    c: &Controller,
+    peer: Peer,
+    method: &Method,
+    path: &str,
+    q: HashMap<String, String>,
+    body: Bytes,
+) -> Response<Body> {
+    let ctx = Ctx { c, peer, q, body };
+    let seg: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match (method, &seg[..]) {
+        (&Method::GET, ["v1", "status"]) => ok(status(c)),
+        (&Method::GET, ["v1", "config"]) => {
+            let r = c.running();
+            ok(json!({ "version": r.version, "config": r.config }))
+        }
+        (&Method::PUT | &Method::POST, ["v1", "config"]) => {
+            let cfg: Config = match ctx.json() {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            let ev = match ctx.expected_version() {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            match c.apply(cfg, ev, ctx.dry_run(), Some(peer)) {
+                Ok(o) => ok(serde_json::to_value(o).unwrap_or(Value::Null)),
+                Err(e) => refused(&e),
+            }
+        }
+        (&Method::GET, ["v1", "events"]) => {
+            let since = ctx.q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let wait = ctx
+                .q
+                .get("wait")
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                .clamp(0.0, 60.0);
+            ok(
+                serde_json::to_value(c.events_since(since, Duration::from_secs_f64(wait)))
+                    .unwrap_or(Value::Null),
+            )
+        }
+
+        // Spectrum apps.
+        (&Method::GET, ["client", "v4", "zones", _, "spectrum", "apps"]) => ok(Value::Array(
+            c.running()
+                .config
+                .spectrum_apps
+                .iter()
+                .map(app_json)
+                .collect(),
+        )),
+        (&Method::GET, ["client", "v4", "zones", _, "spectrum", "apps", id]) => {
+            match c
+                .running()
+                .config
+                .spectrum_apps
+                .iter()
+                .find(|a| a.id == *id)
+            {
+                Some(a) => ok(app_json(a)),
+                None => not_found(&format!("Spectrum app {id}")),
+            }
+        }
+        (&Method::POST, ["client", "v4", "zones", _, "spectrum", "apps"]) => {
+            // One app, or an array of apps (as in the public API's examples).
+            let v: Value = match ctx.json() {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let many = v.is_array();
+            let items = if many {
+                v.as_array().cloned().unwrap_or_default()
+            } else {
+                vec![v]
+            };
+            let mut apps = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match parse_json::<SpectrumApp>(&item.to_string()) {
+                    Ok(a) => apps.push(a),
+                    Err(e) => {
+                        let mut r = bad_body(&e);
+                        if many {
+                            r = fail(StatusCode::BAD_REQUEST, 1003, format!("app [{i}]: {e}"));
+                        }
+                        return r;
+                    }
+                }
+            }
+            let ids = std::cell::RefCell::new(Vec::new());
+            ctx.change(
+                |cfg| {
+                    for mut a in apps {
+                        if a.id.is_empty() {
+                            let base = a.dns.as_ref().map(|d| d.name.clone()).unwrap_or_default();
+                            a.id = unique_app_id(cfg, &base);
+                        } else if cfg.spectrum_apps.iter().any(|x| x.id == a.id) {
+                            return Err(invalid(format!(
+                                "a Spectrum app with id {} exists: use PUT to change it",
+                                a.id
+                            )));
+                        }
+                        ids.borrow_mut().push(a.id.clone());
+                        cfg.spectrum_apps.push(a);
+                    }
+                    Ok(())
+                },
+                |cfg| {
+                    let out: Vec<Value> = cfg
+                        .spectrum_apps
+                        .iter()
+                        .filter(|a| ids.borrow().contains(&a.id))
+                        .map(app_json)
+                        .collect();
+                    if many {
+                        Value::Array(out)
+                    } else {
+                        out.into_iter().next().unwrap_or(Value::Null)
+                    }
+                },
+            )
+        }
+        (&Method::PUT, ["client", "v4", "zones", _, "spectrum", "apps", id]) => {
+            let mut a: SpectrumApp = match ctx.json() {
+                Ok(a) => a,
+                Err(r) => return r,
+            };
+            let id = (*id).to_string();
+            a.id = id.clone();
+            ctx.change(
+                |cfg| match cfg.spectrum_apps.iter_mut().find(|x| x.id == id) {
+                    Some(x) => {
+                        *x = a;
+                        Ok(())
+                    }
+                    None => Err(invalid(format!(
+                        "no Spectrum app {id}: create it with POST"
+                    ))),
+                },
+                |cfg| {
+                    cfg.spectrum_apps
+                        .iter()
+                        .find(|x| x.id == id)
+                        .map(app_json)
+                        .unwrap_or(Value::Null)
+                },
+            )
+        }
+        (&Method::DELETE, ["client", "v4", "zones", _, "spectrum", "apps", id]) => {
+            let id = (*id).to_string();
+            if !c.running().config.spectrum_apps.iter().any(|a| a.id == id) {
+                return not_found(&format!("Spectrum app {id}"));
+            }
+            ctx.change(
+                |cfg| {
+                    cfg.spectrum_apps.retain(|a| a.id != id);
+                    Ok(())
+                },
+                |_| json!({ "id": id }),
+            )
+        }
+
+        // BYOIP prefixes and their service bindings.
+        (&Method::GET, ["client", "v4", "accounts", _, "addressing", "prefixes"]) => {
+            ok(Value::Array(
+                c.running()
+                    .config
+                    .prefixes
+                    .iter()
+                    .map(prefix_json)
+                    .collect(),
+            ))
+        }
+        (&Method::GET, ["client", "v4", "accounts", _, "addressing", "prefixes", id]) => {
+            match find_prefix(c, id) {
+                Some(p) => ok(prefix_json(&p)),
+                None => not_found(&format!("prefix {id}")),
+            }
+        }
+        (&Method::POST, ["client", "v4", "accounts", _, "addressing", "prefixes"]) => {
+            let p: Prefix = match ctx.json() {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            let cidr = p.cidr;
+            ctx.change(
+                |cfg| {
+                    if cfg.prefixes.iter().any(|x| x.cidr == cidr) {
+                        return Err(invalid(format!("prefix {cidr} exists")));
+                    }
+                    cfg.prefixes.push(p);
+                    Ok(())
+                },
+                |cfg| {
+                    cfg.prefixes
+                        .iter()
+                        .find(|x| x.cidr == cidr)
+                        .map(prefix_json)
+                        .unwrap_or(Value::Null)
+                },
+            )
+        }
+        (&Method::DELETE, ["client", "v4", "accounts", _, "addressing", "prefixes", id]) => {
+            let Some(p) = find_prefix(c, id) else {
+                return not_found(&format!("prefix {id}"));
+            };
+            ctx.change(
+                |cfg| {
+                    cfg.prefixes.retain(|x| x.cidr != p.cidr);
+                    Ok(())
+                },
+                |_| json!({ "id": prefix_id(&p.cidr) }),
+            )
+        }
+        (
+            &Method::GET,
+            [
+                "client",
+                "v4",
+                "accounts",
+                _,
+                "addressing",
+                "prefixes",
+                id,
+                "bindings",
+            ],
+        ) => {
+            let Some(p) = find_prefix(c, id) else {
+                return not_found(&format!("prefix {id}"));
+            };
+            ok(Value::Array(
+                c.running()
+                    .config
+                    .bindings
+                    .iter()
+                    .filter(|b| p.cidr.contains(&b.cidr))
+                    .map(|b| binding_json(b, &p.cidr))
+                    .collect(),
+            ))
+        }
+        (
+            &Method::GET,
+            [
+                "client",
+                "v4",
+                "accounts",
+                _,
+                "addressing",
+                "prefixes",
+                id,
+                "bindings",
+                bid,
+            ],
+        ) => {
+            let Some(p) = find_prefix(c, id) else {
+                return not_found(&format!("prefix {id}"));
+            };
+            match c
+                .running()
+                .config
+                .bindings
+                .iter()
+                .find(|b| p.cidr.contains(&b.cidr) && binding_matches(b, bid))
+            {
+                Some(b) => ok(binding_json(b, &p.cidr)),
+                None => not_found(&format!("binding {bid} in prefix {id}")),
+            }
+        }
+        (
+            &Method::POST,
+            [
+                "client",
+                "v4",
+                "accounts",
+                _,
+                "addressing",
+                "prefixes",
+                id,
+                "bindings",
+            ],
+        ) => {
+            let Some(p) = find_prefix(c, id) else {
+                return not_found(&format!("prefix {id}"));
+            };
+            let b: Binding = match ctx.json() {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            if !p.cidr.contains(&b.cidr) {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    1004,
+                    format!("binding {} is outside prefix {}", b.cidr, p.cidr),
+                );
+            }
+            let bid = b.effective_id();
+            ctx.change(
+                |cfg| {
+                    if cfg.bindings.iter().any(|x| x.effective_id() == bid) {
+                        return Err(invalid(format!("a binding with id {bid} exists")));
+                    }
+                    cfg.bindings.push(b);
+                    Ok(())
+                },
+                |cfg| {
+                    cfg.bindings
+                        .iter()
+                        .find(|x| x.effective_id() == bid)
+                        .map(|x| binding_json(x, &p.cidr))
+                        .unwrap_or(Value::Null)
+                },
+            )
+        }
+        (
+            &Method::DELETE,
+            [
+                "client",
+                "v4",
+                "accounts",
+                _,
+                "addressing",
+                "prefixes",
+                id,
+                "bindings",
+                bid,
+            ],
+        ) => {
+            let Some(p) = find_prefix(c, id) else {
+                return not_found(&format!("prefix {id}"));
+            };
+            let running = c.running();
+            let Some(b) = running
+                .config
+                .bindings
+                .iter()
+                .find(|b| p.cidr.contains(&b.cidr) && binding_matches(b, bid))
+            else {
+                return not_found(&format!("binding {bid} in prefix {id}"));
+            };
+            let eid = b.effective_id();
+            ctx.change(
+                |cfg| {
+                    cfg.bindings.retain(|x| x.effective_id() != eid);
+                    Ok(())
+                },
+                |_| json!({ "id": eid }),
+            )
+        }
+
+        // IP access rules: the public API's shape ({mode, configuration: {target, value}}) or
+        // ours ({mode, target, value}).
+        (
+            &Method::GET,
+            [
+                "client",
+                "v4",
+                "zones",
+                _,
+                "firewall",
+                "access_rules",
+                "rules",
+            ],
+        ) => ok(Value::Array(
+            c.running()
+                .config
+                .access_rules
+                .iter()
+                .map(rule_json)
+                .collect(),
+        )),
+        (
+            &Method::POST,
+            [
+                "client",
+                "v4",
+                "zones",
+                _,
+                "firewall",
+                "access_rules",
+                "rules",
+            ],
+        ) => {
+            let rule = match access_rule(&ctx) {
+                Ok(r) => r,
+                Err(r) => return r,
+            };
+            let id = rule.effective_id();
+            ctx.change(
+                |cfg| {
+                    if cfg.access_rules.iter().any(|x| x.effective_id() == id) {
+                        return Err(invalid(format!("an access rule with id {id} exists")));
+                    }
+                    cfg.access_rules.push(rule);
+                    Ok(())
+                },
+                |cfg| {
+                    cfg.access_rules
+                        .iter()
+                        .find(|x| x.effective_id() == id)
+                        .map(rule_json)
+                        .unwrap_or(Value::Null)
+                },
+            )
+        }
+        (
+            &Method::PUT,
+            [
+                "client",
+                "v4",
+                "zones",
+                _,
+                "firewall",
+                "access_rules",
+                "rules",
+            ],
+        ) => {
+            // The whole list at once.
+            let rules: Vec<AccessRule> = match ctx.json() {
+                Ok(r) => r,
+                Err(r) => return r,
+            };
+            let n = rules.len();
+            ctx.change(
+                |cfg| {
+                    cfg.access_rules = rules;
+                    Ok(())
+                },
+                |_| json!({ "count": n }),
+            )
+        }
+        (
+            &Method::DELETE,
+            [
+                "client",
+                "v4",
+                "zones",
+                _,
+                "firewall",
+                "access_rules",
+                "rules",
+                id,
+            ],
+        ) => {
+            let id = percent_decode(id);
+            if !c
+                .running()
+                .config
+                .access_rules
+                .iter()
+                .any(|x| x.effective_id() == id)
+            {
+                return not_found(&format!("access rule {id}"));
+            }
+            ctx.change(
+                |cfg| {
+                    cfg.access_rules.retain(|x| x.effective_id() != id);
+                    Ok(())
+                },
+                |_| json!({ "id": id }),
+            )
+        }
+
+        // CDN settings.
+        (&Method::GET, ["v1", "cdn"]) => {
+            ok(serde_json::to_value(&c.running().config.cdn).unwrap_or(Value::Null))
+        }
+        (&Method::PUT | &Method::PATCH, ["v1", "cdn"]) => {
+            let patch: Value = match ctx.json() {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let mut merged = serde_json::to_value(&c.running().config.cdn).unwrap_or(Value::Null);
+            if let (Value::Object(m), Value::Object(p)) = (&mut merged, patch) {
+                m.extend(p);
+            }
+            let cdn: Cdn = match parse_json(&merged.to_string()) {
+                Ok(c) => c,
+                Err(e) => return bad_body(&e),
+            };
+            ctx.change(
+                |cfg| {
+                    cfg.cdn = cdn;
+                    Ok(())
+                },
+                |cfg| serde_json::to_value(&cfg.cdn).unwrap_or(Value::Null),
+            )
+        }
+
+        // Origin validation, as the addressing service answers it.
+        (&Method::GET, [.., "edge_services", "spectrum", "validate_origin_ip_acl"]) => {
+            let Some(cidr) = ctx.q.get("cidr") else {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    1003,
+                    "give ?cidr=ADDRESS or ?cidr=PREFIX",
+                );
+            };
+            let net = cidr
+                .parse::<IpNet>()
+                .ok()
+                .or_else(|| cidr.parse::<std::net::IpAddr>().ok().map(IpNet::from));
+            match net {
+                Some(n) => {
+                    let check = crate::config::origin_check(&c.running().config, n);
+                    ok(json!({ "allowed_origins": { cidr.clone(): check } }))
+                }
+                None => fail(
+                    StatusCode::BAD_REQUEST,
+                    1003,
+                    format!("cidr={cidr}: not an address or prefix"),
+                ),
+            }
+        }
+        (_, _) => fail(
+            StatusCode::NOT_FOUND,
+            1404,
+            format!("no endpoint {method} {path}; see the README's control socket section"),
+        ),
+    }
+}
+
+fn access_rule(ctx: &Ctx<'_>) -> Result<AccessRule, Response<Body>> {
+    let mut v: Value = ctx.json()?;
+    if let Value::Object(m) = &mut v
+        && let Some(Value::Object(conf)) = m.remove("configuration")
+    {
+        m.remove("notes");
+        for (k, x) in conf {
+            m.insert(k, x);
+        }
+    }
+    parse_json(&v.to_string()).map_err(|e| bad_body(&e))
+}
+
+fn rule_json(r: &AccessRule) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), Value::String(r.effective_id()));
+        m.insert(
+            "configuration".into(),
+            json!({ "target": r.target, "value": r.value }),
+        );
+    }
+    v
+}
+
+fn find_prefix(c: &Controller, id: &str) -> Option<Prefix> {
+    let cidr = parse_prefix_id(id)?;
+    c.running()
+        .config
+        .prefixes
+        .iter()
+        .find(|p| p.cidr == cidr)
+        .cloned()
+}
+
+fn prefix_json(p: &Prefix) -> Value {
+    json!({ "id": prefix_id(&p.cidr), "cidr": p.cidr, "advertised": p.advertised })
+}
+
+fn binding_matches(b: &Binding, id: &str) -> bool {
+    let id = percent_decode(id);
+    b.effective_id() == id || b.cidr.to_string().replace('/', "-") == id
+}
+
+fn binding_json(b: &Binding, prefix: &IpNet) -> Value {
+    let mut v = serde_json::to_value(b).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), Value::String(b.effective_id()));
+        m.insert("prefix_id".into(), Value::String(prefix_id(prefix)));
+        m.insert(
+            "service_name".into(),
+            m.get("service").cloned().unwrap_or(Value::Null),
+        );
+        m.insert("provisioning".into(), json!({ "state": "active" }));
+    }
+    v
+}
+
+/// Creates the socket at `path` (replacing a stale one), mode 0600, or 0660 owned by `group`.
+///
+/// # Errors
+/// The socket cannot be created or its mode set.
+pub fn bind(path: &Path, group: Option<u32>) -> std::io::Result<std::os::unix::net::UnixListener> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        // Refuse to steal a live socket.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running daemon", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    // Created with no permissions for others at all, then opened to what was asked for.
+    // SAFETY: umask only changes this process's file-creation mask; restored right after.
+    #[allow(unsafe_code)]
+    let old = unsafe { libc::umask(0o177) };
+    let l = std::os::unix::net::UnixListener::bind(path);
+    // SAFETY: as above.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::umask(old)
+    };
+    let l = l?;
+    if let Some(g) = group {
+        std::os::unix::fs::chown(path, None, Some(g))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    } else {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(l)
+}
+
+/// A running control socket; stops when dropped.
+#[derive(Debug)]
+pub struct Server {
+    path: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `controller` on `listener` (from [`bind`]) on a thread of its own.
+    ///
+    /// # Errors
+    /// The runtime cannot start.
+    pub fn start(
+        controller: Arc<Controller>,
+        listener: std::os::unix::net::UnixListener,
+        path: PathBuf,
+    ) -> std::io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fp-control")
+            .enable_all()
+            .build()?;
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("fp-control".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
+                        return;
+                    };
+                    loop {
+                        tokio::select! {
+                            _ = &mut rx => break,
+                            conn = listener.accept() => {
+                                let Ok((stream, _)) = conn else { continue };
+                                let c = Arc::clone(&controller);
+                                tokio::spawn(serve_connection(c, stream));
+                            }
+                        }
+                    }
+                });
+            })?;
+        Ok(Server {
+            path,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn serve_connection(c: Arc<Controller>, stream: tokio::net::UnixStream) {
+    let peer = stream
+        .peer_cred()
+        .map(|u| Peer {
+            uid: u.uid(),
+            gid: u.gid(),
+            pid: u.pid().unwrap_or(0),
+        })
+        .unwrap_or_default();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let c = Arc::clone(&c);
+        async move { Ok::<_, Infallible>(handle(c, peer, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(io, svc)
+        .await;
+}
+
+async fn handle(c: Arc<Controller>, peer: Peer, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let q = query(&req);
+    let body = match tokio::time::timeout(
+        Duration::from_secs(30),
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
+            return if e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                fail(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    1413,
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                fail(
+                    StatusCode::BAD_REQUEST,
+                    1003,
+                    format!("reading the body: {e}"),
+                )
+            };
+        }
+        Err(_) => {
+            return fail(
+                StatusCode::REQUEST_TIMEOUT,
+                1408,
+                "the body did not arrive within 30 s",
+            );
+        }
+    };
+    let mutating = method != Method::GET;
+    tokio::task::spawn_blocking(move || {
+        let r = route(&c, peer, &method, &path, q, body);
+        if mutating {
+            tracing::info!(uid = peer.uid, pid = peer.pid, %method, %path, status = r.status().as_u16(), "control change");
+        }
+        r
+    })
+    .await
+    .unwrap_or_else(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, 1500, "the request handler failed"))
+}
