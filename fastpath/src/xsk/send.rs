@@ -110,14 +110,24 @@ impl XskSender {
                 (false, SocketConfig::XDP_BIND_COPY),
             ],
         };
-        let mut last = None;
-        for &(zc, flag) in tries {
-            match Self::open_with(iface, queue, &info, zc, flag, frames) {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some(e),
+        // A socket closed just before (a previous run) is released by the kernel a moment
+        // later; until then binding the queue says EBUSY. Wait for it, bounded.
+        let started = std::time::Instant::now();
+        loop {
+            let mut last = None;
+            for &(zc, flag) in tries {
+                match Self::open_with(iface, queue, &info, zc, flag, frames) {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = Some(e),
+                }
             }
+            let e = last.expect("at least one mode is tried");
+            let busy = matches!(e, XskError::Socket { code, .. } if code == libc::EBUSY);
+            if !busy || started.elapsed() > Duration::from_secs(3) {
+                return Err(e);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        Err(last.expect("at least one mode is tried"))
     }
 
     fn open_with(
