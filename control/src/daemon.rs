@@ -59,7 +59,7 @@ pub enum ApplyError {
     Invalid(ConfigErrors),
     /// The configuration validates but the exhaustive verification refuses it.
     #[error("verification refused the change: {}", .0.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; "))]
-    Verification(Vec<crate::semantics::Finding>),
+    Verification(Vec<crate::verify::Finding>),
     /// The configuration file could not be written; nothing changed.
     #[error("cannot persist the configuration to {path}: {source}; nothing changed")]
     Persist {
@@ -94,7 +94,7 @@ pub struct ApplyOutcome {
     /// Whether the change was applied (false on a dry run).
     pub applied: bool,
     /// Traffic that goes somewhere else than before.
-    pub diff: Vec<crate::semantics::Change>,
+    pub diff: Vec<crate::verify::Change>,
     /// Microseconds from the request to the new snapshot being live (0 on a dry run).
     pub swap_us: u64,
 }
@@ -369,11 +369,11 @@ impl Controller {
         let compiled = config
             .compile(version, &running.compiled.slots())
             .map_err(ApplyError::Invalid)?;
-        let findings = crate::semantics::verify(&compiled.spec);
+        let findings = crate::verify::verify(&compiled.spec);
         if !findings.is_empty() {
             return Err(ApplyError::Verification(findings));
         }
-        let diff = crate::semantics::diff(&running.compiled.spec, &compiled.spec);
+        let diff = crate::verify::diff(&running.compiled.spec, &compiled.spec);
         if dry_run {
             return Ok(ApplyOutcome {
                 version: running.version,

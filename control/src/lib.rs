@@ -9,4 +9,4 @@
 pub mod api;
 pub mod config;
 pub mod daemon;
-pub mod semantics;
+pub mod verify;
