@@ -103,6 +103,14 @@ pub struct QueueReport {
     pub tx: u64,
     /// Replies dropped on a full TX ring.
     pub tx_ring_full: u64,
+    /// Frames redirected to this queue's socket that the kernel dropped before the RX ring:
+    /// no frame on the fill ring, or the RX ring full (`XDP_STATISTICS`). Non-zero means the
+    /// queue thread did not keep up.
+    pub socket_dropped: u64,
+    /// Of those, the ones dropped on a full RX ring.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub fill_ring_empty: u64,
     /// Verdicts of the frames the pipeline classified.
     pub mix: Mix,
 }
@@ -199,14 +207,20 @@ fn print_line(
         c[abi::CTR_REDIRECTED as usize].packets
     )];
     *last_xdp = xdp_total;
-    for (i, (q, _, s, _)) in live.queues.iter().enumerate() {
+    for (i, (q, _, s, x)) in live.queues.iter().enumerate() {
         let n = s.frames();
         let rate = (n - last[i]) as f64 / dt / 1e6;
         last[i] = n;
         let m = Mix::from_stats(&s.reasons);
         let top: Vec<String> = m.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let lost = x.kernel_dropped();
+        let lost = if lost > 0 {
+            format!(" (socket dropped {lost})")
+        } else {
+            String::new()
+        };
         parts.push(format!(
-            "q{q} {n} frames {rate:.3} Mpps [{}]",
+            "q{q} {n} frames {rate:.3} Mpps{lost} [{}]",
             top.join(", ")
         ));
     }
@@ -248,8 +262,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
         for q in &report.queues {
             writeln!(
                 out,
-                "queue {}: rx {} tx {} (tx ring full {}) {:?}",
-                q.queue, q.rx, q.tx, q.tx_ring_full, q.mix.reasons
+                "queue {}: rx {} tx {} (tx ring full {}, dropped by the kernel before the socket {}) {:?}",
+                q.queue, q.rx, q.tx, q.tx_ring_full, q.socket_dropped, q.mix.reasons
             )?;
         }
         writeln!(
@@ -437,6 +451,9 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
                 rx: x.rx.get(),
                 tx: x.tx.get(),
                 tx_ring_full: x.tx_ring_full.get(),
+                socket_dropped: x.kernel_dropped(),
+                rx_ring_full: x.kernel_rx_ring_full.get(),
+                fill_ring_empty: x.kernel_fill_ring_empty.get(),
                 mix: Mix::from_stats(&s.reasons),
             })
             .collect(),
