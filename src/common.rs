@@ -23,6 +23,8 @@ pub struct Loaded {
     pub compiled: Compiled,
     /// File name (or the bundled name).
     pub name: String,
+    /// The version in the file's header (written by the control socket), else 1.
+    pub version: u64,
 }
 
 /// Loads and compiles `path`, or the bundled config when `None`.
@@ -37,13 +39,15 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
     };
     let config = Config::from_toml_str(&text)
         .map_err(|e| anyhow::anyhow!("{name} is not a valid config:\n{e}"))?;
+    let version = control::daemon::version_of(&text).unwrap_or(1);
     let compiled = config
-        .compile(1, &control::config::Slots::default())
+        .compile(version, &control::config::Slots::default())
         .map_err(|e| anyhow::anyhow!("{name} does not compile:\n{e}"))?;
     Ok(Loaded {
         config,
         compiled,
         name,
+        version,
     })
 }
 

@@ -3,4 +3,5 @@
 
 pub mod cmd;
 pub mod common;
+pub mod daemon;
 pub mod lab;

@@ -88,6 +88,9 @@ impl FastPath {
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
+        if !extra.contains(&"--control") {
+            cmd.arg("--no-control");
+        }
         cmd.args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

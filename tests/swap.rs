@@ -92,7 +92,7 @@ fn a_batch_sees_one_whole_configuration() {
     let started = std::time::Instant::now();
     while !done.load(Ordering::Relaxed) && started.elapsed() < std::time::Duration::from_secs(60) {
         let mut reader = CaptureReader::new(&pcap[..]).unwrap();
-        replay.run(&mut reader, &mut rec, &mut |_| {}).unwrap();
+        replay.run(&mut reader, &mut rec, &mut |_, _| {}).unwrap();
         passes += 1;
     }
     swapper.join().unwrap();

@@ -27,14 +27,59 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{AccessRule, Binding, Cdn, Config, Prefix, SpectrumApp, parse_json};
-use crate::daemon::{ApplyError, ApplyOutcome, Controller, Peer};
+use crate::daemon::{ApplyError, ApplyOutcome, Controller, EventFilter, Peer};
 
 /// The largest request body accepted (a whole configuration with 100k access rules fits).
 pub const MAX_BODY: usize = 64 << 20;
 /// How long a client may take to send a request head.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Body = Full<Bytes>;
+/// A response body: a whole JSON document, or a stream of lines (`events?follow=true`).
+#[derive(Debug)]
+pub enum Body {
+    /// The whole body at once.
+    Full(Full<Bytes>),
+    /// Chunks as they come; the stream ends when the sender is dropped.
+    Stream(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
+impl Body {
+    fn full(b: impl Into<Bytes>) -> Body {
+        Body::Full(Full::new(b.into()))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Body::Full(f) => std::pin::Pin::new(f).poll_frame(cx),
+            Body::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|c| c.map(|b| Ok(hyper::body::Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(f) => f.is_end_stream(),
+            Body::Stream(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        // An exact size makes hyper send Content-Length instead of chunks.
+        match self {
+            Body::Full(f) => f.size_hint(),
+            Body::Stream(_) => hyper::body::SizeHint::default(),
+        }
+    }
+}
 
 /// One error object of the envelope.
 #[derive(Debug, Clone, Serialize)]
@@ -57,9 +102,9 @@ fn envelope(
         "messages": messages,
         "result": result,
     });
-    let mut r = Response::new(Full::new(Bytes::from(
+    let mut r = Response::new(Body::full(
         serde_json::to_vec_pretty(&body).unwrap_or_default(),
-    )));
+    ));
     *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -117,6 +162,18 @@ fn refused(e: &ApplyError) -> Response<Body> {
         ),
         ApplyError::Persist { .. } | ApplyError::Install(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
+            vec![ApiError {
+                code: e.code(),
+                message: e.to_string(),
+            }],
+            Value::Null,
+        ),
+        ApplyError::NeedsRestart(_) | ApplyError::ReadOnly | ApplyError::NoSecrets => (
+            match e {
+                ApplyError::NeedsRestart(_) => StatusCode::BAD_REQUEST,
+                ApplyError::ReadOnly => StatusCode::FORBIDDEN,
+                _ => StatusCode::CONFLICT,
+            },
             vec![ApiError {
                 code: e.code(),
                 message: e.to_string(),
@@ -311,10 +368,15 @@ fn unique_app_id(cfg: &Config, base: &str) -> String {
 fn status(c: &Controller) -> Value {
     let r = c.running();
     let (p50, p99, n) = c.swap_times();
+    let dp = c.data_plane();
     json!({
         "node": r.config.node.name,
         "version": r.version,
         "config_file": c.persist_path(),
+        "read_only": c.persist_path().is_none(),
+        "uptime_secs": c.uptime_secs(),
+        "data_plane": dp.as_ref().map(|d| json!({ "kind": d.kind, "iface": d.iface })),
+        "queues": dp.as_ref().map_or(0, |d| d.queues.len()),
         "prefixes": r.config.prefixes.len(),
         "bindings": r.config.bindings.len(),
         "spectrum_apps": r.config.spectrum_apps.len(),
@@ -343,9 +405,20 @@ pub fn route(
     match (method, &seg[..]) {
         (&Method::GET, ["v1", "status"]) => ok(status(c)),
         (&Method::GET, ["v1", "config"]) => {
-            let r = c.running();
-            ok(json!({ "version": r.version, "config": r.config }))
+            let (version, config) = c.public_config();
+            ok(json!({ "version": version, "config": config }))
         }
+        (&Method::GET, ["v1", "stats"]) => ok(crate::stats::stats_json(c)),
+        (&Method::GET, ["metrics"] | ["v1", "metrics"]) => {
+            let mut r = Response::new(Body::full(crate::stats::prometheus(c)));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (&Method::POST, ["v1", "explain"]) => explain(&ctx),
+        (&Method::POST, ["v1", "secrets", "rotate"]) => rotate(&ctx),
         (&Method::PUT | &Method::POST, ["v1", "config"]) => {
             let cfg: Config = match ctx.json() {
                 Ok(c) => c,
@@ -361,6 +434,10 @@ pub fn route(
             }
         }
         (&Method::GET, ["v1", "events"]) => {
+            let filter = match event_filter(&ctx.q) {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
             let since = ctx.q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
             let wait = ctx
                 .q
@@ -369,7 +446,7 @@ pub fn route(
                 .unwrap_or(0.0)
                 .clamp(0.0, 60.0);
             ok(
-                serde_json::to_value(c.events_since(since, Duration::from_secs_f64(wait)))
+                serde_json::to_value(c.events_since(since, Duration::from_secs_f64(wait), filter))
                     .unwrap_or(Value::Null),
             )
         }
@@ -852,6 +929,103 @@ pub fn route(
     }
 }
 
+/// `POST /v1/explain` with `{hex, time?}`.
+fn explain(ctx: &Ctx<'_>) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Req {
+        hex: String,
+        #[serde(default)]
+        time: Option<f64>,
+    }
+    let req: Req = match serde_json::from_slice(&ctx.body) {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                1003,
+                format!("give {{\"hex\": \"FRAME\", \"time\": UNIX_SECS}}: {e}"),
+            );
+        }
+    };
+    let frame = match crate::explain::parse_hex(&req.hex) {
+        Ok(f) => f,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, 1003, format!("hex: {e}")),
+    };
+    let now_ns = match req.time {
+        Some(t) if t.is_finite() && t >= 0.0 => (t * 1e9) as u64,
+        Some(t) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                1003,
+                format!("time = {t}: give seconds since the epoch"),
+            );
+        }
+        None => match ctx.c.secrets().and_then(|l| l.clock.as_ref()) {
+            Some(_) => ctx.c.secrets().map_or(0, |l| l.now_secs() * 1_000_000_000),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        },
+    };
+    let running = ctx.c.running();
+    let secrets = match ctx.c.secrets() {
+        Some(l) => crate::explain::Secrets::Live {
+            seed: l.seed,
+            secrets: Arc::clone(&l.secrets),
+        },
+        None => crate::explain::Secrets::Seed(running.compiled.cookies.seed.unwrap_or([0; 32])),
+    };
+    let tables = ctx.c.tables().load_full();
+    let e = crate::explain::explain(
+        &tables,
+        &running.compiled.pipeline,
+        &running.compiled.cookies,
+        &secrets,
+        now_ns,
+        &frame,
+    );
+    ok(serde_json::to_value(e).unwrap_or(Value::Null))
+}
+
+/// `POST /v1/secrets/rotate` with nothing or `{secret}`.
+fn rotate(ctx: &Ctx<'_>) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Req {
+        secret: Option<String>,
+    }
+    let text = match ctx.text() {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let seed = if text.trim().is_empty() {
+        None
+    } else {
+        let req: Req = match serde_json::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    1003,
+                    format!("give nothing, or {{\"secret\": \"64 hex digits\"}}: {e}"),
+                );
+            }
+        };
+        match req.secret.map(|h| crate::config::Secret(h).bytes()) {
+            None => None,
+            Some(Ok(b)) => Some(b),
+            Some(Err(why)) => {
+                return fail(StatusCode::BAD_REQUEST, 1003, format!("secret {why}"));
+            }
+        }
+    };
+    match ctx.c.rotate_secret(Some(ctx.peer), seed) {
+        Ok(r) => ok(serde_json::to_value(r).unwrap_or(Value::Null)),
+        Err(e) => refused(&e),
+    }
+}
+
 fn access_rule(ctx: &Ctx<'_>) -> Result<AccessRule, Response<Body>> {
     let mut v: Value = ctx.json()?;
     if let Value::Object(m) = &mut v
@@ -908,6 +1082,36 @@ fn binding_json(b: &Binding, prefix: &IpNet) -> Value {
         m.insert("provisioning".into(), json!({ "state": "active" }));
     }
     v
+}
+
+/// The id of group `name` (or a number), through the system's group database.
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut grp: libc::group = {
+        // SAFETY: `group` is plain old data; all-zero is a valid (empty) value.
+        #[allow(unsafe_code)]
+        unsafe {
+            core::mem::zeroed()
+        }
+    };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut out: *mut libc::group = core::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call: the name is NUL-terminated, `grp` and
+    // `buf` outlive it, and `buf.len()` is its size; getgrnam_r writes only into them.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut out,
+        )
+    };
+    (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
 }
 
 /// Creates the socket at `path` (replacing a stale one), mode 0600, or 0660 owned by `group`.
@@ -1040,10 +1244,70 @@ async fn serve_connection(c: Arc<Controller>, stream: tokio::net::UnixStream) {
         .await;
 }
 
+fn event_filter(q: &HashMap<String, String>) -> Result<EventFilter, Response<Body>> {
+    match q.get("kind") {
+        None => Ok(EventFilter::All),
+        Some(k) => EventFilter::parse(k).ok_or_else(|| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                1003,
+                format!("kind={k}: give all, control or connections"),
+            )
+        }),
+    }
+}
+
+/// `GET /v1/events?follow=true`: every event after `since`, one JSON object per line, as it
+/// happens, until the client goes away.
+fn follow_events(c: Arc<Controller>, since: u64, filter: EventFilter) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let mut since = since;
+        while !tx.is_closed() {
+            let c = Arc::clone(&c);
+            let Ok(batch) = tokio::task::spawn_blocking(move || {
+                c.events_since(since, Duration::from_secs(1), filter)
+            })
+            .await
+            else {
+                return;
+            };
+            for e in batch {
+                since = e.seq;
+                let mut line = serde_json::to_vec(&e).unwrap_or_default();
+                line.push(b'\n');
+                if tx.send(Bytes::from(line)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let mut r = Response::new(Body::Stream(rx));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    r
+}
+
 async fn handle(c: Arc<Controller>, peer: Peer, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let q = query(&req);
+    if method == Method::GET
+        && path.trim_end_matches('/') == "/v1/events"
+        && matches!(q.get("follow").map(String::as_str), Some("true" | "1"))
+    {
+        // Without `since`, a follower sees what happens from now on.
+        let since = q
+            .get("since")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| c.last_seq());
+        return match event_filter(&q) {
+            Ok(f) => follow_events(c, since, f),
+            Err(r) => r,
+        };
+    }
     let body = match tokio::time::timeout(
         Duration::from_secs(30),
         Limited::new(req.into_body(), MAX_BODY).collect(),

@@ -16,10 +16,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fastpath::stats::QueueStats;
+use fastpath::syncookie::CookieSecrets;
 use fastpath::tables::{SharedTables, Tables};
+use fastpath::verdict::Service;
+use fastpath::worker::{EventRing, WorkerCounters, WorkerPools};
+use fastpath::xsk::XskStats;
 use serde::Serialize;
 
-use crate::config::{Compiled, Config, ConfigErrors};
+use crate::config::{Compiled, Config, ConfigErrors, Secret};
 
 /// Who asked for a change (from `SO_PEERCRED` on the control socket).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -71,6 +76,20 @@ pub enum ApplyError {
     /// The XDP maps could not be written; nothing changed.
     #[error("cannot install the XDP maps: {0}; nothing changed")]
     Install(String),
+    /// Settings that size memory allocated at start.
+    #[error(
+        "{} cannot change while the fast path runs (they size memory allocated at start): edit the config file and restart",
+        .0.join(", ")
+    )]
+    NeedsRestart(Vec<String>),
+    /// No file to persist to (the bundled config).
+    #[error(
+        "this fast path runs the bundled configuration and has no file to persist changes to: start it with --config FILE to change it at run time"
+    )]
+    ReadOnly,
+    /// No live cookie secrets to rotate.
+    #[error("this daemon has no data plane with SYN cookies to rotate")]
+    NoSecrets,
 }
 
 impl ApplyError {
@@ -82,6 +101,9 @@ impl ApplyError {
             ApplyError::Verification(_) => 1005,
             ApplyError::Persist { .. } => 1500,
             ApplyError::Install(_) => 1501,
+            ApplyError::NeedsRestart(_) => 1006,
+            ApplyError::ReadOnly => 1007,
+            ApplyError::NoSecrets => 1008,
         }
     }
 }
@@ -97,6 +119,160 @@ pub struct ApplyOutcome {
     pub diff: Vec<crate::verify::Change>,
     /// Microseconds from the request to the new snapshot being live (0 on a dry run).
     pub swap_us: u64,
+    /// On a dry run: whether the change would be applied (it validates and verifies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_apply: Option<bool>,
+    /// On a dry run: the exhaustive verification's report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// What the exhaustive verification found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// No finding.
+    pub passed: bool,
+    /// Each problem with an example packet.
+    pub findings: Vec<crate::verify::Finding>,
+}
+
+/// What a secret rotation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotated {
+    /// Always true (a failed rotation is an error).
+    pub rotated: bool,
+    /// Whether the new secret was written to the config file (it holds a fixed secret, or one
+    /// was given).
+    pub persisted: bool,
+    /// The configuration version now running.
+    pub version: u64,
+}
+
+/// One queue of a running data plane, as the control socket sees it.
+#[derive(Debug, Clone)]
+pub struct QueueHandle {
+    /// The RX queue.
+    pub queue: u32,
+    /// The core its thread is pinned to.
+    pub core: Option<usize>,
+    /// The pipeline's counters.
+    pub stats: Arc<QueueStats>,
+    /// The AF_XDP socket's counters (live path only).
+    pub socket: Option<Arc<XskStats>>,
+}
+
+/// One worker of a running data plane.
+#[derive(Debug, Clone)]
+pub struct WorkerHandle {
+    /// Its service.
+    pub service: Service,
+    /// Its index in the service's pool.
+    pub index: u16,
+    /// Its counters.
+    pub counters: Arc<WorkerCounters>,
+}
+
+/// What the XDP program counted.
+#[derive(Debug, Clone, Default)]
+pub struct XdpCounts {
+    /// Frames per reason (dropped or passed in the kernel), indexed by `Reason as usize`.
+    pub reasons: Vec<u64>,
+    /// Frames redirected to the AF_XDP sockets.
+    pub redirected: u64,
+    /// Frames passed because their queue had no socket.
+    pub no_socket: u64,
+}
+
+/// Reads the XDP program's counters.
+pub type XdpReader = Box<dyn Fn() -> Option<XdpCounts> + Send + Sync>;
+
+/// A running data plane's counters, registered with [`Controller::set_data_plane`].
+pub struct DataPlane {
+    /// `xdp` (live on an interface) or `replay`.
+    pub kind: &'static str,
+    /// The interface, when live.
+    pub iface: Option<String>,
+    /// Its queues.
+    pub queues: Vec<QueueHandle>,
+    /// Its workers.
+    pub workers: Vec<WorkerHandle>,
+    /// The worker queues (for their backlog).
+    pub pools: Option<WorkerPools>,
+    /// The XDP program's counters, when live.
+    pub xdp: Option<XdpReader>,
+    /// The workers' connection-event rings, drained by
+    /// [`Controller::drain_connection_events`].
+    pub events: Vec<EventRing>,
+}
+
+impl core::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("kind", &self.kind)
+            .field("iface", &self.iface)
+            .field("queues", &self.queues.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cookie state a running data plane follows.
+#[derive(Debug, Clone)]
+pub struct LiveSecrets {
+    /// The seed it started with (keys the flow hash).
+    pub seed: [u8; 32],
+    /// The published secrets every queue follows.
+    pub secrets: Arc<CookieSecrets>,
+    /// The data plane's clock in seconds, when it is not the wall clock (a replay runs on its
+    /// capture's timestamps): rotations and `explain` use it.
+    pub clock: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl LiveSecrets {
+    /// The data plane's time in seconds.
+    pub fn now_secs(&self) -> u64 {
+        self.clock
+            .as_ref()
+            .map_or_else(now_secs, |c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// The settings of `old` and `new` that differ and cannot change at run time, as
+/// `key: old -> new`.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
+    fn diff(out: &mut Vec<String>, section: &str, a: &serde_json::Value, b: &serde_json::Value) {
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return;
+        };
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            if k == "secret" {
+                continue;
+            }
+            let (x, y) = (a.get(k), b.get(k));
+            if x != y {
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map_or_else(|| "(default)".to_string(), ToString::to_string)
+                };
+                out.push(format!("{section}.{k}: {} -> {}", show(x), show(y)));
+            }
+        }
+    }
+    fn j<T: Serialize>(t: &T) -> serde_json::Value {
+        serde_json::to_value(t).unwrap_or(serde_json::Value::Null)
+    }
+    let mut out = Vec::new();
+    diff(
+        &mut out,
+        "syn_cookies",
+        &j(&old.syn_cookies),
+        &j(&new.syn_cookies),
+    );
+    diff(&mut out, "pipeline", &j(&old.pipeline), &j(&new.pipeline));
+    diff(&mut out, "flows", &j(&old.flows), &j(&new.flows));
+    diff(&mut out, "workers", &j(&old.workers), &j(&new.workers));
+    out
 }
 
 /// One entry of the event stream.
@@ -114,12 +290,47 @@ pub struct Event {
     pub detail: serde_json::Value,
 }
 
-/// The most recent events kept for `events`.
+/// The most recent connection events kept for `events`.
 const EVENTS_KEPT: usize = 4096;
+/// The most recent configuration events kept (apart, so a connection flood cannot push them
+/// out).
+const CONTROL_EVENTS_KEPT: usize = 1024;
+
+/// Which events `events` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventFilter {
+    /// All of them.
+    #[default]
+    All,
+    /// Changes of the configuration and secrets (`config_applied`, `config_refused`,
+    /// `secret_rotated`).
+    Control,
+    /// The workers' connection events.
+    Connections,
+}
+
+impl EventFilter {
+    /// From `all`, `control` or `connections`.
+    pub fn parse(s: &str) -> Option<EventFilter> {
+        match s {
+            "all" => Some(EventFilter::All),
+            "control" | "config" => Some(EventFilter::Control),
+            "connections" | "connection" => Some(EventFilter::Connections),
+            _ => None,
+        }
+    }
+}
+
+fn is_control(kind: &str) -> bool {
+    kind.starts_with("config_") || kind.starts_with("secret_")
+}
 
 struct Events {
     next: u64,
-    recent: VecDeque<Event>,
+    connections: VecDeque<Event>,
+    control: VecDeque<Event>,
+    /// Connection events not kept because more arrived in one drain than are kept.
+    skipped: u64,
 }
 
 /// The running configuration.
@@ -138,10 +349,13 @@ pub struct Controller {
     running: Mutex<Running>,
     installer: Mutex<Option<Box<dyn Installer>>>,
     tables: Arc<SharedTables>,
-    persist: PathBuf,
+    persist: Option<PathBuf>,
     events: Mutex<Events>,
     new_event: Condvar,
     swap_times: Mutex<fastpath::stats::NsHistogram>,
+    secrets: Option<LiveSecrets>,
+    data_plane: Mutex<Option<Arc<DataPlane>>>,
+    started: Instant,
 }
 
 impl core::fmt::Debug for Controller {
@@ -152,10 +366,40 @@ impl core::fmt::Debug for Controller {
     }
 }
 
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The first line of a configuration file the daemon wrote: it carries the version, so that a
+/// restart continues the numbering (and a stale `expected_version` stays stale).
+pub fn version_header(version: u64) -> String {
+    format!(
+        "# fastpath configuration version {version}. The control socket rewrites this file on every \
+         accepted change (comments are not kept).\n"
+    )
+}
+
+/// The version in a file's [`version_header`], if it has one.
+pub fn version_of(text: &str) -> Option<u64> {
+    text.lines()
+        .next()?
+        .strip_prefix("# fastpath configuration version ")?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Writes `text` to `path` atomically: a temporary file in the same directory, fsync, rename
@@ -199,14 +443,38 @@ impl Controller {
         persist: PathBuf,
         installer: Option<Box<dyn Installer>>,
     ) -> Controller {
+        Self::with_persist(running, tables, Some(persist), installer)
+    }
+
+    /// A controller with no file to persist to: it answers reads and dry runs and refuses
+    /// changes ([`ApplyError::ReadOnly`]).
+    pub fn read_only(
+        running: Running,
+        tables: Arc<SharedTables>,
+        installer: Option<Box<dyn Installer>>,
+    ) -> Controller {
+        Self::with_persist(running, tables, None, installer)
+    }
+
+    fn with_persist(
+        running: Running,
+        tables: Arc<SharedTables>,
+        persist: Option<PathBuf>,
+        installer: Option<Box<dyn Installer>>,
+    ) -> Controller {
         Controller {
             running: Mutex::new(running),
             installer: Mutex::new(installer),
             tables,
             persist,
+            secrets: None,
+            data_plane: Mutex::new(None),
+            started: Instant::now(),
             events: Mutex::new(Events {
                 next: 1,
-                recent: VecDeque::new(),
+                connections: VecDeque::new(),
+                control: VecDeque::new(),
+                skipped: 0,
             }),
             new_event: Condvar::new(),
             swap_times: Mutex::new(fastpath::stats::NsHistogram::default()),
@@ -227,36 +495,212 @@ impl Controller {
         &self.tables
     }
 
-    /// Where the configuration is persisted.
-    pub fn persist_path(&self) -> &Path {
-        &self.persist
+    /// Where the configuration is persisted (`None`: read-only).
+    pub fn persist_path(&self) -> Option<&Path> {
+        self.persist.as_deref()
+    }
+
+    /// Makes secret rotations reach the data plane through `secrets`.
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: LiveSecrets) -> Controller {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// The cookie state the data plane follows, when there is one.
+    pub fn secrets(&self) -> Option<&LiveSecrets> {
+        self.secrets.as_ref()
+    }
+
+    /// Registers the running data plane whose counters `stats` and `metrics` report.
+    pub fn set_data_plane(&self, dp: DataPlane) {
+        *self.data_plane.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(dp));
+    }
+
+    /// The registered data plane.
+    pub fn data_plane(&self) -> Option<Arc<DataPlane>> {
+        self.data_plane
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Moves the workers' connection events into the event stream (`connect`, `disconnect`,
+    /// `originError`, `clientFiltered`, with the Spectrum event log's status codes); returns
+    /// how many. Called by the daemon's main loop every few tens of milliseconds, off the hot
+    /// path; a ring that filled up meanwhile dropped its oldest events and counted them.
+    pub fn drain_connection_events(&self) -> usize {
+        let Some(dp) = self.data_plane() else {
+            return 0;
+        };
+        let mut popped: Vec<fastpath::worker::Event> = Vec::new();
+        for ring in &dp.events {
+            while let Some(e) = ring.pop() {
+                if e.kind != fastpath::worker::EventKind::Progress {
+                    popped.push(e);
+                }
+            }
+        }
+        if popped.is_empty() {
+            return 0;
+        }
+        popped.sort_by_key(|e| e.ts_ns);
+        let skip = popped.len().saturating_sub(EVENTS_KEPT);
+        let apps: std::collections::HashMap<u32, String> = self
+            .lock()
+            .compiled
+            .spec
+            .apps
+            .iter()
+            .map(|a| (a.slot, a.id.clone()))
+            .collect();
+        let addr = |a: std::net::IpAddr, p: u16| std::net::SocketAddr::new(a, p).to_string();
+        let mut ev = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        ev.skipped += skip as u64;
+        for e in &popped[skip..] {
+            let k = &e.key;
+            let detail = serde_json::json!({
+                "status": e.status,
+                "protocol": if k.proto == 6 { "tcp" } else { "udp" },
+                "client": addr(k.src_addr(), k.sport),
+                "edge": addr(k.dst_addr(), k.dport),
+                "service": e.service.as_str(),
+                "app": apps.get(&e.app_slot),
+                "ip_version": if k.is_v6() { 6 } else { 4 },
+                "bytes_ingress": e.bytes_ingress,
+                "bytes_egress": e.bytes_egress,
+                "packets": e.packets,
+                "duration_ms": e.duration_ns / 1_000_000,
+            });
+            Self::push(&mut ev, e.kind.as_str(), None, detail);
+        }
+        drop(ev);
+        self.new_event.notify_all();
+        popped.len() - skip
+    }
+
+    /// Seconds since the controller was made.
+    pub fn uptime_secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The running configuration as the socket shows it: the cookie secret omitted.
+    pub fn public_config(&self) -> (u64, Config) {
+        let r = self.lock();
+        let mut c = r.config.clone();
+        c.syn_cookies.secret = None;
+        (r.version, c)
+    }
+
+    /// Makes a new SYN-cookie secret current at once, keeping the previous one valid (see
+    /// [`fastpath::syncookie::SynCookies::rotated`]): `seed`, else a random one. When the
+    /// configuration holds a fixed secret, or `seed` is given, the new one is persisted first
+    /// (a failed write changes nothing).
+    ///
+    /// # Errors
+    /// [`ApplyError::NoSecrets`] without a data plane, [`ApplyError::ReadOnly`] or
+    /// [`ApplyError::Persist`] when it must be persisted and cannot be.
+    pub fn rotate_secret(
+        &self,
+        peer: Option<Peer>,
+        seed: Option<[u8; 32]>,
+    ) -> Result<Rotated, ApplyError> {
+        let live = self.secrets.as_ref().ok_or(ApplyError::NoSecrets)?;
+        let given = seed.is_some();
+        let seed = match seed {
+            Some(s) => s,
+            None => fastpath::syncookie::SynCookies::random_seed()
+                .map_err(|e| ApplyError::Install(format!("no randomness for a secret: {e}")))?,
+        };
+        let started = Instant::now();
+        let mut running = self.lock();
+        let persist = given || running.config.syn_cookies.secret.is_some();
+        let mut version = running.version;
+        if persist {
+            let mut next = running.config.clone();
+            next.syn_cookies.secret = Some(Secret(hex(&seed)));
+            // The secret changes through this apply, which rotates the data plane.
+            let o = self.apply_locked(&mut running, next, None, false, peer, started)?;
+            version = o.version;
+        } else {
+            live.secrets.rotate(seed, live.now_secs());
+        }
+        drop(running);
+        self.event(
+            "secret_rotated",
+            peer,
+            serde_json::json!({ "persisted": persist, "version": version }),
+        );
+        Ok(Rotated {
+            rotated: true,
+            persisted: persist,
+            version,
+        })
     }
 
     /// Records an event.
     pub fn event(&self, kind: &str, peer: Option<Peer>, detail: serde_json::Value) {
         let mut e = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        Self::push(&mut e, kind, peer, detail);
+        drop(e);
+        self.new_event.notify_all();
+    }
+
+    fn push(e: &mut Events, kind: &str, peer: Option<Peer>, detail: serde_json::Value) {
         let seq = e.next;
         e.next += 1;
-        e.recent.push_back(Event {
+        let (ring, kept) = if is_control(kind) {
+            (&mut e.control, CONTROL_EVENTS_KEPT)
+        } else {
+            (&mut e.connections, EVENTS_KEPT)
+        };
+        ring.push_back(Event {
             seq,
             ts_ms: now_ms(),
             kind: kind.to_string(),
             peer,
             detail,
         });
-        if e.recent.len() > EVENTS_KEPT {
-            e.recent.pop_front();
+        if ring.len() > kept {
+            ring.pop_front();
         }
-        drop(e);
-        self.new_event.notify_all();
     }
 
-    /// Events after `since`, waiting up to `wait` for one when there are none.
-    pub fn events_since(&self, since: u64, wait: Duration) -> Vec<Event> {
+    /// The sequence number of the latest event (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).next - 1
+    }
+
+    /// Connection events that arrived faster than they are kept (more than 4096 between two
+    /// drains) and were counted instead.
+    pub fn events_skipped(&self) -> u64 {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .skipped
+    }
+
+    /// Events after `since` that `filter` lets through, in order, waiting up to `wait` for one
+    /// when there are none.
+    pub fn events_since(&self, since: u64, wait: Duration, filter: EventFilter) -> Vec<Event> {
         let deadline = Instant::now() + wait;
         let mut e = self.events.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            let out: Vec<Event> = e.recent.iter().filter(|x| x.seq > since).cloned().collect();
+            let pick = |r: &VecDeque<Event>| -> Vec<Event> {
+                // Both rings are in seq order: skip to the first after `since`.
+                let start = r.partition_point(|x| x.seq <= since);
+                r.range(start..).cloned().collect()
+            };
+            let out: Vec<Event> = match filter {
+                EventFilter::Control => pick(&e.control),
+                EventFilter::Connections => pick(&e.connections),
+                EventFilter::All => {
+                    let mut v = pick(&e.control);
+                    v.extend(pick(&e.connections));
+                    v.sort_by_key(|x| x.seq);
+                    v
+                }
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if !out.is_empty() || left.is_zero() {
                 return out;
@@ -352,7 +796,7 @@ impl Controller {
     fn try_apply(
         &self,
         running: &mut Running,
-        config: Config,
+        mut config: Config,
         expected_version: Option<u64>,
         dry_run: bool,
         started: Instant,
@@ -365,12 +809,23 @@ impl Controller {
                 current: running.version,
             });
         }
+        // The secret never travels over the socket: a config without one keeps the running one.
+        if config.syn_cookies.secret.is_none() {
+            config
+                .syn_cookies
+                .secret
+                .clone_from(&running.config.syn_cookies.secret);
+        }
+        let restart = restart_only_changes(&running.config, &config);
+        if !restart.is_empty() {
+            return Err(ApplyError::NeedsRestart(restart));
+        }
         let version = running.version + 1;
         let compiled = config
             .compile(version, &running.compiled.slots())
             .map_err(ApplyError::Invalid)?;
         let findings = crate::verify::verify(&compiled.spec);
-        if !findings.is_empty() {
+        if !dry_run && !findings.is_empty() {
             return Err(ApplyError::Verification(findings));
         }
         let diff = crate::verify::diff(&running.compiled.spec, &compiled.spec);
@@ -380,16 +835,27 @@ impl Controller {
                 applied: false,
                 diff,
                 swap_us: 0,
+                would_apply: Some(findings.is_empty() && self.persist.is_some()),
+                verification: Some(Verification {
+                    passed: findings.is_empty(),
+                    findings,
+                }),
             });
         }
+        let Some(persist) = self.persist.as_deref() else {
+            return Err(ApplyError::ReadOnly);
+        };
         let tables = Tables::build(&compiled.spec)
             .map_err(|e| ApplyError::Install(format!("building the tables: {e}")))?;
-        let text = config.to_toml_string().map_err(|e| ApplyError::Persist {
-            path: self.persist.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        write_atomically(&self.persist, &text).map_err(|source| ApplyError::Persist {
-            path: self.persist.clone(),
+        let text = config
+            .to_toml_string()
+            .map(|t| version_header(version) + &t)
+            .map_err(|e| ApplyError::Persist {
+                path: persist.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        write_atomically(persist, &text).map_err(|source| ApplyError::Persist {
+            path: persist.to_path_buf(),
             source,
         })?;
         let mut installer = self.installer.lock().unwrap_or_else(|e| e.into_inner());
@@ -400,11 +866,23 @@ impl Controller {
             let _ = running
                 .config
                 .to_toml_string()
-                .map(|old| write_atomically(&self.persist, &old));
+                .map(|old| write_atomically(persist, &(version_header(running.version) + &old)));
             return Err(ApplyError::Install(e));
         }
         self.tables.store(tables);
         drop(installer);
+        if config.syn_cookies.secret != running.config.syn_cookies.secret
+            && let (Some(live), Some(seed)) = (
+                &self.secrets,
+                config
+                    .syn_cookies
+                    .secret
+                    .as_ref()
+                    .and_then(|s| s.bytes().ok()),
+            )
+        {
+            live.secrets.rotate(seed, live.now_secs());
+        }
         let swap = started.elapsed();
         self.swap_times
             .lock()
@@ -420,6 +898,33 @@ impl Controller {
             applied: true,
             diff,
             swap_us: swap.as_micros() as u64,
+            would_apply: None,
+            verification: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn the_version_header_round_trips() {
+        let h = version_header(42);
+        assert_eq!(version_of(&(h + "[node]\n")), Some(42));
+        assert_eq!(version_of("[node]\nname = \"x\"\n"), None);
+        assert_eq!(version_of(""), None);
+    }
+
+    #[test]
+    fn restart_only_settings_are_named() {
+        let a = Config::default();
+        let mut b = a.clone();
+        b.flows.capacity = 1024;
+        b.syn_cookies.secret = Some(Secret("ab".repeat(32)));
+        let d = restart_only_changes(&a, &b);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].starts_with("flows.capacity: "), "{d:?}");
+        assert!(restart_only_changes(&a, &a).is_empty());
     }
 }

@@ -9,4 +9,6 @@
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod explain;
+pub mod stats;
 pub mod verify;

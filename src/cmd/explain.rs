@@ -9,10 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use fastpath::pipeline::{Outcome, Pipeline, PipelineConfig};
 use fastpath::tables::Tables;
-use fastpath::worker::{WorkerConfig, WorkerPools};
-use serde::Serialize;
 
 use crate::common;
 
@@ -37,107 +34,14 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
-/// The answer.
-#[derive(Debug, Serialize)]
-pub struct Explanation {
-    /// Frame length.
-    pub length: usize,
-    /// `pass`, `drop`, `tx`, `forward`.
-    pub verdict: &'static str,
-    /// The reason.
-    pub reason: &'static str,
-    /// Service, when known.
-    pub service: Option<&'static str>,
-    /// Binding id, when known.
-    pub binding: Option<String>,
-    /// App id, when known.
-    pub app: Option<String>,
-    /// Worker index, when known.
-    pub worker: Option<u16>,
-    /// The decisions, in order.
-    pub path: Vec<String>,
-    /// For a malformed frame: the check it fails.
-    pub malformed: Option<String>,
-    /// Our reply in hex, for a `tx` verdict.
-    pub reply_hex: Option<String>,
-}
+pub use control::explain::{Explanation, explain};
 
 /// Parses hex with optional separators.
 ///
 /// # Errors
-/// Odd digit counts or non-hex characters.
+/// Odd digit counts, non-hex characters, nothing at all.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>> {
-    let s = s.trim().trim_start_matches("0x");
-    let digits: Vec<u8> = s.bytes().filter(|b| !b" \t\n\r:-".contains(b)).collect();
-    if !digits.len().is_multiple_of(2) {
-        bail!(
-            "the frame has an odd number of hex digits ({})",
-            digits.len()
-        );
-    }
-    digits
-        .chunks(2)
-        .enumerate()
-        .map(|(i, p)| {
-            let t = std::str::from_utf8(p).unwrap_or("??");
-            u8::from_str_radix(t, 16).with_context(|| format!("byte {} ({t:?}) is not hex", i + 1))
-        })
-        .collect()
-}
-
-/// Explains `frame` against `tables`.
-pub fn explain(
-    tables: &Tables,
-    cfg: &PipelineConfig,
-    cookies: &fastpath::syncookie::CookieConfig,
-    seed: [u8; 32],
-    now_ns: u64,
-    frame: &[u8],
-) -> Explanation {
-    let scratch = PipelineConfig {
-        flow_capacity: 64,
-        ..cfg.clone()
-    };
-    let workers = WorkerConfig {
-        queue_depth: 4,
-        flow_capacity: 64,
-        ..WorkerConfig::default()
-    };
-    let (pools, _workers) = WorkerPools::new(&workers, fastpath::worker::Timeouts::from(&scratch));
-    let mut p = Pipeline::new(0, &scratch, cookies, seed, 1500, pools);
-    let mut buf = frame.to_vec();
-    buf.resize(frame.len().max(fastpath::replay::FRAME_ROOM), 0);
-    let mut path: Vec<String> = Vec::new();
-    p.begin_batch(now_ns);
-    let o: Outcome = p.process_traced(tables, now_ns, &mut buf, frame.len(), &mut path);
-    p.end_batch();
-    Explanation {
-        length: frame.len(),
-        verdict: o.verdict().as_str(),
-        reason: o.reason.as_str(),
-        service: o.service.map(|s| s.as_str()),
-        binding: o
-            .binding
-            .and_then(|b| tables.bindings.get(b as usize))
-            .map(|b| {
-                if b.id == b.cidr.to_string() {
-                    b.id.clone()
-                } else {
-                    format!("{} ({})", b.id, b.cidr)
-                }
-            }),
-        app: o
-            .app
-            .and_then(|a| tables.apps.get(a as usize))
-            .map(|a| a.id.clone()),
-        worker: o.worker,
-        path,
-        malformed: (o.reason == fastpath::Reason::Malformed)
-            .then(|| fastpath::wire::frame::diagnose(frame))
-            .flatten(),
-        reply_hex: (o.tx_len > 0)
-            .then(|| buf[..o.tx_len].iter().map(|b| format!("{b:02x}")).collect()),
-    }
+    Ok(control::explain::parse_hex(s)?)
 }
 
 /// Runs `fastpath explain`.
@@ -163,7 +67,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         &tables,
         &loaded.compiled.pipeline,
         &loaded.compiled.cookies,
-        seed,
+        &control::explain::Secrets::Seed(seed),
         now_ns,
         &frame,
     );
@@ -173,34 +77,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "verdict: {} ({})", e.verdict, e.reason)?;
-    let mut ctx = Vec::new();
-    if let Some(s) = e.service {
-        ctx.push(format!("service {s}"));
-    }
-    if let Some(b) = &e.binding {
-        ctx.push(format!("binding {b}"));
-    }
-    if let Some(a) = &e.app {
-        ctx.push(format!("app {a}"));
-    }
-    if let Some(w) = e.worker {
-        ctx.push(format!("worker {w}"));
-    }
-    if !ctx.is_empty() {
-        writeln!(out, "         {}", ctx.join(", "))?;
-    }
-    writeln!(out, "path ({} bytes):", e.length)?;
-    for (i, s) in e.path.iter().enumerate() {
-        writeln!(out, "  {}. {s}", i + 1)?;
-    }
-    if let Some(m) = &e.malformed {
-        writeln!(out, "  {}. malformed: {m}", e.path.len() + 1)?;
-    }
-    writeln!(out, "  => {}/{}", e.verdict, e.reason)?;
-    if let Some(r) = &e.reply_hex {
-        writeln!(out, "reply: {r}")?;
-    }
+    out.write_all(e.render().as_bytes())?;
     Ok(())
 }
 

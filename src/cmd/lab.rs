@@ -66,6 +66,17 @@ fn log_file(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("fastpath-lab-{name}.log"))
 }
 
+/// The lab's own copy of its config: changes through the control socket rewrite it, never the
+/// file the lab was started from.
+fn config_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fastpath-lab-{name}.toml"))
+}
+
+/// The lab's control socket.
+pub fn socket_file(name: &str) -> PathBuf {
+    PathBuf::from(format!("/run/fastpath/lab-{name}.sock"))
+}
+
 /// Runs `fastpath lab`.
 ///
 /// # Errors
@@ -86,6 +97,7 @@ pub fn run(args: &LabArgs) -> Result<()> {
             let _ = std::fs::remove_file(pid_file(&args.name));
             writeln!(out, "stopped the fast path (pid {pid})")?;
         }
+        let _ = std::fs::remove_file(config_file(&args.name));
         let removed = Lab::down_by_name(&args.name);
         if removed.is_empty() {
             writeln!(out, "no lab named {} is up", args.name)?;
@@ -100,13 +112,22 @@ pub fn run(args: &LabArgs) -> Result<()> {
     if !args.no_run {
         let exe = std::env::current_exe().context("finding the fastpath binary")?;
         let log = std::fs::File::create(log_file(&args.name))?;
+        let text = match &args.config {
+            Some(c) => {
+                std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?
+            }
+            None => common::BUNDLED_CONFIG.to_string(),
+        };
+        std::fs::write(config_file(&args.name), text)
+            .with_context(|| format!("writing {}", config_file(&args.name).display()))?;
         let mut cmd = Command::new("setsid");
         cmd.args(["-f", "ip", "netns", "exec", &lab.edge])
             .arg(&exe)
-            .args(["run", "--iface", &lab.edge_iface]);
-        if let Some(c) = &args.config {
-            cmd.arg("--config").arg(std::fs::canonicalize(c)?);
-        }
+            .args(["run", "--iface", &lab.edge_iface])
+            .arg("--config")
+            .arg(config_file(&args.name))
+            .arg("--control")
+            .arg(socket_file(&args.name));
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -159,6 +180,12 @@ pub fn run(args: &LabArgs) -> Result<()> {
             out,
             "the fast path serves {edge}/ed0; its counters: tail -f {}",
             log_file(&args.name).display()
+        )?;
+        writeln!(
+            out,
+            "its control socket: fastpathctl --socket {} status   (config: {})",
+            socket_file(&args.name).display(),
+            config_file(&args.name).display()
         )?;
     }
     writeln!(out, "try:")?;

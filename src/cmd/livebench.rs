@@ -278,6 +278,7 @@ impl Bench<'_> {
             "0",
             "--cores",
             "0",
+            "--no-control",
         ]
         .iter()
         .map(|s| (*s).to_string())

@@ -15,6 +15,8 @@ use fastpath::tables::{SharedTables, Tables};
 
 use crate::cmd::report::Summary;
 use crate::common::{self, BUNDLED_CAPTURE, BUNDLED_CAPTURE_NAME};
+use crate::daemon::{ControlArgs, ControlPlane, Plane};
+use control::daemon::{DataPlane, QueueHandle, WorkerHandle};
 
 /// Arguments of `fastpath replay`.
 #[derive(Debug, Args)]
@@ -43,6 +45,18 @@ pub struct ReplayArgs {
     /// Print the summary as one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Replay the capture this many times, each pass with fresh flow state (0: until SIGINT or
+    /// SIGTERM). `--verdicts` lines then carry `loop` and the config `version` of their batch.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub loops: u64,
+    /// Serve the control socket at PATH while replaying (see docs/CONTROL.md): changes apply
+    /// between batches, and `--verdicts` lines carry the config `version` of their batch.
+    /// Changes persist to --config FILE; with the bundled config the socket is read-only.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+    /// Make the control socket 0660 with this group (a name or a gid) instead of 0600.
+    #[arg(long, value_name = "GROUP", requires = "control")]
+    pub control_group: Option<String>,
 }
 
 /// One line of `--verdicts` (field order as documented).
@@ -60,6 +74,12 @@ pub struct VerdictLine {
     pub app: Option<String>,
     /// The worker within the service's pool, once known.
     pub worker: Option<u16>,
+    /// The pass of a looped replay (from 1), with `--loops` or `--control`.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "loop")]
+    pub pass: Option<u64>,
+    /// The configuration version of the frame's batch, with `--loops` or `--control`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 impl VerdictLine {
@@ -76,21 +96,41 @@ impl VerdictLine {
                 .and_then(|a| r.tables.apps.get(a as usize))
                 .map(|a| a.id.clone()),
             worker: o.worker,
+            pass: None,
+            version: None,
         }
     }
 }
 
-/// Writes `--verdicts` lines.
-struct Verdicts<W: Write>(W);
+/// Where a looped replay is: the pass (from 1) and the frames before it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pass {
+    number: u64,
+    frames_before: u64,
+}
+
+/// Writes `--verdicts` lines; in a looped or controlled replay with the pass, the frame
+/// number within it and the config version.
+struct Verdicts<W: Write> {
+    out: W,
+    pass: Option<Arc<std::sync::Mutex<Pass>>>,
+}
 
 impl<W: Write> Sink for Verdicts<W> {
     fn frame(&mut self, r: &FrameReport<'_>) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.0, &VerdictLine::of(r))?;
-        self.0.write_all(b"\n")
+        let mut line = VerdictLine::of(r);
+        if let Some(p) = &self.pass {
+            let p = *p.lock().unwrap_or_else(|e| e.into_inner());
+            line.frame -= p.frames_before;
+            line.pass = Some(p.number);
+            line.version = Some(r.tables.version());
+        }
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.out.flush()
     }
 }
 
@@ -194,17 +234,21 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
 pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
     let loaded = common::load_config(args.config.as_deref())?;
     let seed = common::seed(args.cookie_secret.as_deref(), &loaded)?;
-    let (source, capture_name): (Box<dyn Read>, String) = match &args.pcap {
-        Some(p) => (
-            Box::new(
+    let capture_name = match &args.pcap {
+        Some(p) => p.display().to_string(),
+        None => BUNDLED_CAPTURE_NAME.to_string(),
+    };
+    let open = || -> Result<CaptureReader<std::io::BufReader<Box<dyn Read>>>> {
+        let source: Box<dyn Read> = match &args.pcap {
+            Some(p) => Box::new(
                 File::open(p).with_context(|| format!("cannot open capture {}", p.display()))?,
             ),
-            p.display().to_string(),
-        ),
-        None => (Box::new(BUNDLED_CAPTURE), BUNDLED_CAPTURE_NAME.to_string()),
+            None => Box::new(BUNDLED_CAPTURE),
+        };
+        CaptureReader::new(std::io::BufReader::new(source))
+            .map_err(|e| anyhow::anyhow!("{capture_name}: {e}"))
     };
-    let mut reader = CaptureReader::new(std::io::BufReader::new(source))
-        .map_err(|e| anyhow::anyhow!("{capture_name}: {e}"))?;
+    let mut reader = open()?;
     let tables = Tables::build(&loaded.compiled.spec).context("compiling the tables")?;
     let shared = SharedTables::new(tables);
     let settings = ReplaySettings {
@@ -216,9 +260,77 @@ pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
     };
     let mut replay = Replay::new(Arc::clone(&shared), &settings);
 
+    // The control socket, with the replay as its data plane and the capture's clock.
+    let clock = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let control = match &args.control {
+        None => None,
+        Some(path) => {
+            let cargs = ControlArgs {
+                control: Some(path.clone()),
+                no_control: false,
+                control_group: args.control_group.clone(),
+            };
+            let mut cp = ControlPlane::start(
+                &cargs,
+                None,
+                &loaded,
+                args.config.as_deref(),
+                Plane {
+                    tables: Arc::clone(&shared),
+                    installer: None,
+                    seed,
+                    clock: Some(Arc::clone(&clock)),
+                },
+            )?;
+            replay.follow_secrets(Arc::clone(&cp.secrets));
+            cp.set_data_plane(DataPlane {
+                kind: "replay",
+                iface: None,
+                queues: vec![QueueHandle {
+                    queue: 0,
+                    core: None,
+                    stats: replay.stats(),
+                    socket: None,
+                }],
+                workers: replay
+                    .workers_mut()
+                    .iter()
+                    .map(|w| WorkerHandle {
+                        service: w.service(),
+                        index: w.index(),
+                        counters: w.counters(),
+                    })
+                    .collect(),
+                pools: None,
+                xdp: None,
+                events: replay.workers_mut().iter().map(|w| w.events()).collect(),
+            })?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "fastpath: replaying {capture_name} with {} version {}, {}",
+                loaded.name,
+                loaded.version,
+                cp.describe()
+            );
+            Some(cp)
+        }
+    };
+    let looped = control.is_some() || args.loops != 1;
+    let pass = looped.then(|| Arc::new(std::sync::Mutex::new(Pass::default())));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if args.loops == 0 {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&stop))
+                .context("installing the signal handlers")?;
+        }
+    }
+
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(p) = &args.verdicts {
-        sinks.push(Box::new(Verdicts(create(p)?)));
+        sinks.push(Box::new(Verdicts {
+            out: create(p)?,
+            pass: pass.clone(),
+        }));
     }
     if let Some(p) = &args.tx_out {
         sinks.push(Box::new(TxOut(
@@ -241,12 +353,30 @@ pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
         b
     });
     let started = Instant::now();
-    let result = replay.run(&mut reader, &mut fanout, &mut |n| {
-        if let Some(b) = &bar {
-            b.set_position(n);
+    let mut number = 0u64;
+    let result = loop {
+        number += 1;
+        if let Some(p) = &pass {
+            *p.lock().unwrap_or_else(|e| e.into_inner()) = Pass {
+                number,
+                frames_before: replay.totals().frames,
+            };
         }
-    });
-    replay.finish();
+        let r = replay.run(&mut reader, &mut fanout, &mut |n, ts_ns| {
+            clock.store(ts_ns / 1_000_000_000, std::sync::atomic::Ordering::Relaxed);
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        });
+        replay.finish();
+        let more = args.loops == 0 || number < args.loops;
+        if r.is_err() || !more || stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break r;
+        }
+        replay.reset_flows();
+        reader = open()?;
+    };
+    drop(control);
     if let Some(b) = bar {
         b.finish_and_clear();
     }

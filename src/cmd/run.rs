@@ -24,6 +24,8 @@ use serde::Serialize;
 
 use crate::cmd::report::Mix;
 use crate::common;
+use crate::daemon::{ControlArgs, ControlPlane, DEFAULT_SOCKET, Plane};
+use control::daemon::{DataPlane, Installer, QueueHandle, WorkerHandle, XdpCounts};
 
 /// XDP attach mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +90,9 @@ pub struct RunArgs {
     /// no pipeline): the baseline of `fastpath bench --live`. Its count is `xdp_drop_all`.
     #[arg(long)]
     pub drop_all: bool,
+    /// The control socket.
+    #[command(flatten)]
+    pub control: ControlArgs,
 }
 
 /// Final counters of one queue.
@@ -167,6 +172,30 @@ fn xdp_mix(c: &[abi::Counter]) -> Mix {
     Mix::from_counts(&counts)
 }
 
+/// The XDP program, shared by the queue setup, the counter lines and the control socket's
+/// installer; taken out (and so detached) at shutdown.
+type SharedXdp = Arc<std::sync::Mutex<Option<XdpProgram>>>;
+
+fn with_xdp<T>(xdp: &SharedXdp, f: impl FnOnce(&mut XdpProgram) -> T) -> Option<T> {
+    xdp.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+        .map(f)
+}
+
+/// Writes applied changes into the XDP maps (their inactive generation, then one flip).
+struct XdpInstaller(SharedXdp);
+
+impl Installer for XdpInstaller {
+    fn install(&mut self, tables: &Tables) -> Result<(), String> {
+        match with_xdp(&self.0, |x| x.install(tables)) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("the XDP program is detached (shutting down)".into()),
+        }
+    }
+}
+
 /// One queue's live handles: queue, core, pipeline counters, socket counters.
 type QueueHandles = (u32, Option<usize>, Arc<QueueStats>, Arc<XskStats>);
 
@@ -191,12 +220,12 @@ impl Live {
 fn print_line(
     out: &mut dyn Write,
     live: &Live,
-    xdp: &XdpProgram,
+    xdp: &SharedXdp,
     last: &mut [u64],
     last_xdp: &mut u64,
     dt: f64,
 ) -> std::io::Result<()> {
-    let c = xdp.counters().unwrap_or_default();
+    let c = with_xdp(xdp, |x| x.counters().unwrap_or_default()).unwrap_or_default();
     let xdp_total: u64 = c.iter().take(Reason::COUNT + 2).map(|x| x.packets).sum();
     let xm = xdp_mix(&c);
     let mut parts = vec![format!(
@@ -337,6 +366,19 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         .attach(&args.iface, request(args.mode))
         .context("attaching the XDP program (try --mode generic)")?;
     let zero_copy = sockets.iter().all(XskQueue::zero_copy);
+    let xdp: SharedXdp = Arc::new(std::sync::Mutex::new(Some(xdp)));
+    let mut control = ControlPlane::start(
+        &args.control,
+        Some(std::path::Path::new(DEFAULT_SOCKET)),
+        &loaded,
+        args.config.as_deref(),
+        Plane {
+            tables: Arc::clone(&tables),
+            installer: Some(Box::new(XdpInstaller(Arc::clone(&xdp)))),
+            seed,
+            clock: None,
+        },
+    )?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let pin: Vec<Option<core_affinity::CoreId>> = (0..nq)
         .map(|q| {
@@ -353,7 +395,7 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         .collect();
     writeln!(
         log,
-        "fastpath: serving {} ({} RX queue(s) of {available}): {} XDP, AF_XDP {} mode, {}, cores {:?}, MTU {mtu}, config {}",
+        "fastpath: serving {} ({} RX queue(s) of {available}): {} XDP, AF_XDP {} mode, {}, cores {:?}, MTU {mtu}, config {} version {}, {}",
         args.iface,
         nq,
         mode.as_str(),
@@ -364,12 +406,23 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
             "sleeping in poll(2) when idle"
         },
         pin.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
-        loaded.name
+        loaded.name,
+        loaded.version,
+        control.describe()
     )?;
 
     // Workers, then the queue threads.
     let (pools, workers) = WorkerPools::new(&c.workers, Timeouts::from(&c.pipeline));
     let worker_counters: Vec<Arc<WorkerCounters>> = workers.iter().map(|w| w.counters()).collect();
+    let worker_handles: Vec<WorkerHandle> = workers
+        .iter()
+        .map(|w| WorkerHandle {
+            service: w.service(),
+            index: w.index(),
+            counters: w.counters(),
+        })
+        .collect();
+    let event_rings = workers.iter().map(|w| w.events()).collect();
     let worker_stop = Arc::new(AtomicBool::new(false));
     let worker_threads: Vec<_> = workers
         .into_iter()
@@ -388,7 +441,8 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     let queue_stop = Arc::new(AtomicBool::new(false));
     for (i, s) in sockets.into_iter().enumerate() {
         let q = s.queue();
-        let p = Pipeline::new(q as u16, &c.pipeline, &c.cookies, seed, mtu, pools.clone());
+        let mut p = Pipeline::new(q as u16, &c.pipeline, &c.cookies, seed, mtu, pools.clone());
+        p.follow_secrets(Arc::clone(&control.secrets));
         live.queues
             .push((q, pin[i].map(|c| c.id), p.stats(), s.stats()));
         let (t, st, core) = (Arc::clone(&tables), Arc::clone(&queue_stop), pin[i]);
@@ -404,6 +458,35 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         );
     }
 
+    control.set_data_plane(DataPlane {
+        kind: "xdp",
+        iface: Some(args.iface.clone()),
+        queues: live
+            .queues
+            .iter()
+            .map(|(q, core, s, x)| QueueHandle {
+                queue: *q,
+                core: *core,
+                stats: Arc::clone(s),
+                socket: Some(Arc::clone(x)),
+            })
+            .collect(),
+        workers: worker_handles,
+        pools: Some(pools.clone()),
+        xdp: Some(Box::new({
+            let xdp = Arc::clone(&xdp);
+            move || {
+                let c = with_xdp(&xdp, |x| x.counters().ok()).flatten()?;
+                Some(XdpCounts {
+                    reasons: c.iter().take(Reason::COUNT).map(|x| x.packets).collect(),
+                    redirected: c.get(abi::CTR_REDIRECTED as usize).map_or(0, |x| x.packets),
+                    no_socket: c.get(abi::CTR_NO_SOCKET as usize).map_or(0, |x| x.packets),
+                })
+            }
+        })),
+        events: event_rings,
+    })?;
+
     // Counters until told to stop.
     let started = Instant::now();
     let mut last = vec![0u64; live.queues.len()];
@@ -418,6 +501,8 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
             last_print = Instant::now();
         }
     }
+    // No more changes: the socket goes first, then the queues, then the program.
+    drop(control);
     queue_stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
@@ -426,9 +511,9 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     for t in worker_threads {
         let _ = t.join();
     }
-    let counters = xdp.counters().unwrap_or_default();
+    let counters = with_xdp(&xdp, |x| x.counters().unwrap_or_default()).unwrap_or_default();
     // Detach: dropping the program closes its link.
-    drop(xdp);
+    drop(xdp.lock().unwrap_or_else(|e| e.into_inner()).take());
     let report = RunReport {
         iface: args.iface.clone(),
         xdp_mode: mode.as_str().to_string(),

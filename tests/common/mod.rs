@@ -34,6 +34,9 @@ pub fn args(
         out: Some(dir.join("out.pcapng")),
         cookie_secret: secret,
         json: true,
+        loops: 1,
+        control: None,
+        control_group: None,
     }
 }
 

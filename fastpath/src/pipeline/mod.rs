@@ -46,7 +46,7 @@ pub use trace::{NoTrace, Step, Trace};
 
 use crate::flow::{FlowHasher, FlowKey, FlowTable};
 use crate::stats::QueueStats;
-use crate::syncookie::{self, CookieConfig, CookieTuple, SynCookies, TsOptions};
+use crate::syncookie::{self, CookieConfig, CookieSecrets, CookieTuple, SynCookies, TsOptions};
 use crate::tables::{AccessAction, L4Proto, NONE, Tables, Unconfigured};
 use crate::verdict::{Reason, Service, Verdict};
 use crate::wire::frame::{self, L2Error};
@@ -116,6 +116,8 @@ pub struct Pipeline {
     workers: WorkerPools,
     stats: Arc<QueueStats>,
     batch_started: Option<Instant>,
+    /// The node's published cookie state and the generation copied into `cookies`.
+    secrets: Option<(Arc<CookieSecrets>, u64)>,
 }
 
 impl core::fmt::Debug for Pipeline {
@@ -159,7 +161,18 @@ impl Pipeline {
             workers,
             stats: Arc::new(QueueStats::new(queue)),
             batch_started: None,
+            secrets: None,
         }
+    }
+
+    /// Follows `secrets` from now on: its current state replaces this queue's cookie state,
+    /// and every rotation published there is taken at the start of the next batch. `secrets`
+    /// must come from the same seed this pipeline was made with (the flow hash stays keyed by
+    /// it).
+    pub fn follow_secrets(&mut self, secrets: Arc<CookieSecrets>) {
+        let g = secrets.generation();
+        self.cookies = secrets.current();
+        self.secrets = Some((secrets, g));
     }
 
     /// This queue's counters (shareable with readers on other threads).
@@ -185,6 +198,13 @@ impl Pipeline {
     /// Starts a batch at `now_ns`: refreshes the cookie secrets and starts the batch clock.
     #[inline]
     pub fn begin_batch(&mut self, now_ns: u64) {
+        if let Some((s, seen)) = &mut self.secrets {
+            let g = s.generation();
+            if g != *seen {
+                *seen = g;
+                self.cookies = s.current();
+            }
+        }
         self.cookies.refresh(now_ns / NS);
         self.batch_started = Some(Instant::now());
     }

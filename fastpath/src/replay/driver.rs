@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::pipeline::{Outcome, Pipeline, PipelineConfig};
 use crate::replay::{CaptureError, CaptureReader, RecordMeta};
 use crate::stats::QueueStats;
-use crate::syncookie::CookieConfig;
+use crate::syncookie::{CookieConfig, CookieSecrets};
 use crate::tables::{SharedTables, Tables};
 use crate::worker::{Analytics, Worker, WorkerConfig, WorkerPools};
 
@@ -156,6 +156,21 @@ impl Replay {
         self.pipeline.stats()
     }
 
+    /// Makes the pipeline follow `secrets` (rotations on demand; see
+    /// [`Pipeline::follow_secrets`]).
+    pub fn follow_secrets(&mut self, secrets: Arc<CookieSecrets>) {
+        self.pipeline.follow_secrets(secrets);
+    }
+
+    /// Forgets every flow of the pipeline and the workers: the next frames are replayed as if
+    /// from the start (one more pass of a looped replay). Counters and analytics keep going.
+    pub fn reset_flows(&mut self) {
+        self.pipeline.reset_flows();
+        for w in &mut self.workers {
+            w.reset();
+        }
+    }
+
     /// Totals so far.
     pub fn totals(&self) -> &ReplayTotals {
         &self.totals
@@ -176,7 +191,7 @@ impl Replay {
     }
 
     /// Replays every frame of `reader` into `sink`; `progress` is called after every batch with
-    /// the number of frames so far.
+    /// the number of frames so far and the batch's last timestamp (ns).
     ///
     /// # Errors
     /// [`ReplayError::Capture`] when the capture cannot be read further (frames before it were
@@ -185,7 +200,7 @@ impl Replay {
         &mut self,
         reader: &mut CaptureReader<R>,
         sink: &mut dyn Sink,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), ReplayError> {
         loop {
             let mut n = 0;
@@ -206,7 +221,7 @@ impl Replay {
             }
             if n > 0 {
                 self.batch(n, sink)?;
-                progress(self.totals.frames);
+                progress(self.totals.frames, self.totals.last_ts_ns);
             }
             if let Some(source) = err {
                 return Err(ReplayError::Capture {

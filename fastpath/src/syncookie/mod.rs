@@ -7,7 +7,7 @@
 //! +--------------------------------------+---+-----+------+
 //! |  MAC: top 26 bits of SipHash-1-3     | e |  t  | mss  |
 //! +--------------------------------------+---+-----+------+
-//!   e   = parity of the secret epoch (now / rotate_secs) the cookie was minted in
+//!   e   = parity of the secret epoch ((now + shift) / rotate_secs) the cookie was minted in
 //!   t   = low 2 bits of the time counter (now / 64 s)
 //!   mss = index into the MSS table of the client's family (the client's MSS, rounded down)
 //! ```
@@ -27,6 +27,19 @@
 //!
 //! A random ACK passes with probability 2^-26 per attempt.
 //!
+//! # Rotation on demand
+//!
+//! Besides the rotation every `rotate_secs`, an operator may rotate at once
+//! ([`SynCookies::rotated`], published to every queue by [`CookieSecrets::rotate`]): a new
+//! epoch starts at that moment (the epoch clock is shifted so that it begins now and lasts a
+//! whole period) with a secret derived from the new seed, while the secret in use until then
+//! stays pinned as the previous one. The secret before that, whose cookies may be seconds old
+//! when the rotation lands just after an epoch boundary, is kept too until the moment it would
+//! have expired without the rotation; a cookie whose epoch bit names the current epoch is tried
+//! against it when the current secret refuses it. So a rotation never invalidates a cookie
+//! earlier than it would have expired anyway, and a cookie younger than 60 s still always
+//! validates.
+//!
 //! Like Linux (`cookie_init_timestamp`), the client's window scale, SACK-permitted and ECN
 //! wishes are stored in the low 6 bits of our TSval when the client sent timestamps, and come
 //! back in the TSecr of its ACK. Without timestamps there is nowhere to keep them, so the
@@ -36,6 +49,10 @@ mod config;
 
 use core::hash::Hasher;
 use core::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
 
 use siphasher::sip::SipHasher13;
 use siphasher::sip128::{Hasher128, SipHasher13 as SipHasher13_128};
@@ -140,6 +157,17 @@ pub fn decode_tsecr(tsecr: u32) -> TsOptions {
 pub struct SynCookies {
     seed: (u64, u64),
     rotate_secs: u64,
+    /// Key of [`SynCookies::derived_u64`]: the first seed's, kept across rotations.
+    hash_seed: (u64, u64),
+    /// Seconds added to the clock before dividing it into epochs: rotations on demand start
+    /// an epoch at the moment they happen.
+    shift: u64,
+    /// The secret that was current when the seed last changed: (epoch, key). It keeps
+    /// validating while its epoch is the previous one.
+    pinned: Option<(u64, (u64, u64))>,
+    /// The secret before the pinned one, kept after a rotation until the second its epoch
+    /// would have stopped validating without it: (epoch, key, until).
+    older: Option<(u64, (u64, u64), u64)>,
     /// (epoch, key) by epoch parity.
     keys: [(u64, (u64, u64)); 2],
 }
@@ -161,21 +189,61 @@ fn derive(seed: (u64, u64), epoch: u64) -> (u64, u64) {
     (k.h1, k.h2)
 }
 
+/// Compresses a 32-byte seed (any shared secret) into a SipHash key.
+fn compress(seed: &[u8; 32]) -> (u64, u64) {
+    let mut h = SipHasher13_128::new_with_keys(0x6661_7374_7061_7468, 0x7365_6564_2d6b_6579);
+    h.write(seed);
+    let k = h.finish128();
+    (k.h1, k.h2)
+}
+
 impl SynCookies {
     /// Cookie state for `seed` with secrets rotating every `rotate_secs` (>= 1) seconds.
     pub fn new(seed: [u8; 32], rotate_secs: u32) -> SynCookies {
-        // Compress the 32-byte seed into a SipHash key (the seed may be any shared secret).
-        let mut h = SipHasher13_128::new_with_keys(0x6661_7374_7061_7468, 0x7365_6564_2d6b_6579);
-        h.write(&seed);
-        let k = h.finish128();
-        let seed = (k.h1, k.h2);
+        let seed = compress(&seed);
         let mut c = SynCookies {
             seed,
+            hash_seed: seed,
             rotate_secs: u64::from(rotate_secs.max(1)),
+            shift: 0,
+            pinned: None,
+            older: None,
             keys: [(u64::MAX, (0, 0)); 2],
         };
         c.refresh(0);
         c
+    }
+
+    /// The state after a rotation on demand at `now_secs` to `seed`: a new epoch starts now,
+    /// and new cookies are minted under a secret derived from `seed`; cookies minted until now
+    /// are the previous secret's and keep validating for the whole new epoch (`rotate_secs`),
+    /// older ones no longer do. The flow hash ([`SynCookies::derived_u64`]) keeps the original
+    /// seed's key, so flows keep their workers.
+    pub fn rotated(&self, seed: [u8; 32], now_secs: u64) -> SynCookies {
+        let e = self.epoch(now_secs);
+        // Where epoch e ends on the clock without the rotation: cookies of e - 1 validate
+        // until then.
+        let e_ends = (e + 1) * self.rotate_secs - self.shift;
+        // (now + shift) / rotate_secs == e + 1, with now at the epoch's first second.
+        let shift = (e + 1) * self.rotate_secs - now_secs;
+        let previous = e.wrapping_sub(1);
+        let mut next = SynCookies {
+            seed: compress(&seed),
+            hash_seed: self.hash_seed,
+            rotate_secs: self.rotate_secs,
+            shift,
+            pinned: Some((e, self.key(e))),
+            older: Some((previous, self.key(previous), e_ends)),
+            keys: [(u64::MAX, (0, 0)); 2],
+        };
+        next.refresh(now_secs);
+        next
+    }
+
+    /// The secret epoch at `now_secs`.
+    #[inline]
+    fn epoch(&self, now_secs: u64) -> u64 {
+        (now_secs + self.shift) / self.rotate_secs
     }
 
     /// A random seed from the operating system.
@@ -191,7 +259,7 @@ impl SynCookies {
     /// A 64-bit value derived from the seed for other keyed hashes (the flow hasher), so that a
     /// run with a fixed seed is reproducible and one with a random seed is not predictable.
     pub fn derived_u64(&self, label: &[u8]) -> u64 {
-        let mut h = SipHasher13::new_with_keys(self.seed.0, self.seed.1);
+        let mut h = SipHasher13::new_with_keys(self.hash_seed.0, self.hash_seed.1);
         h.write(label);
         h.finish()
     }
@@ -200,12 +268,20 @@ impl SynCookies {
     /// when the epoch did not change; call once per batch.
     #[inline]
     pub fn refresh(&mut self, now_secs: u64) {
-        let e = now_secs / self.rotate_secs;
+        let e = self.epoch(now_secs);
         for epoch in [e, e.wrapping_sub(1)] {
             let slot = (epoch & 1) as usize;
             if self.keys[slot].0 != epoch {
-                self.keys[slot] = (epoch, derive(self.seed, epoch));
+                self.keys[slot] = (epoch, self.derive_key(epoch));
             }
+        }
+    }
+
+    /// The secret of `epoch`: the pinned one for its epoch, else derived from the seed.
+    fn derive_key(&self, epoch: u64) -> (u64, u64) {
+        match self.pinned {
+            Some((e, k)) if e == epoch => k,
+            _ => derive(self.seed, epoch),
         }
     }
 
@@ -214,7 +290,7 @@ impl SynCookies {
         if e == epoch {
             k
         } else {
-            derive(self.seed, epoch)
+            self.derive_key(epoch)
         }
     }
 
@@ -239,7 +315,7 @@ impl SynCookies {
     /// `now_secs`, encoding MSS-table index `mss_idx` (0..=7).
     #[inline]
     pub fn mint(&self, now_secs: u64, t: &CookieTuple, client_isn: u32, mss_idx: u8) -> u32 {
-        let epoch = now_secs / self.rotate_secs;
+        let epoch = self.epoch(now_secs);
         let counter = now_secs / COUNTER_SECS;
         let idx = mss_idx & 7;
         let mac = Self::mac(self.key(epoch), t, client_isn, counter, idx);
@@ -261,7 +337,7 @@ impl SynCookies {
         cookie: u32,
         v6: bool,
     ) -> Result<Decoded, CookieError> {
-        let e_now = now_secs / self.rotate_secs;
+        let e_now = self.epoch(now_secs);
         let parity = u64::from((cookie >> 5) & 1);
         let epoch = if e_now & 1 == parity {
             e_now
@@ -272,13 +348,67 @@ impl SynCookies {
         let age = c_now.wrapping_sub(u64::from((cookie >> 3) & 3)) & 3;
         let counter = c_now.wrapping_sub(age);
         let idx = (cookie & 7) as u8;
-        if Self::mac(self.key(epoch), t, client_isn, counter, idx) != cookie >> 6 {
-            return Err(CookieError::Invalid);
+        let mac = cookie >> 6;
+        if Self::mac(self.key(epoch), t, client_isn, counter, idx) != mac {
+            // After a rotation on demand, the epoch before the pinned one shares the current
+            // epoch's bit until it would have expired.
+            let older = match self.older {
+                Some((e, k, until)) if now_secs < until && e & 1 == parity => Some(k),
+                _ => None,
+            };
+            if older.is_none_or(|k| Self::mac(k, t, client_isn, counter, idx) != mac) {
+                return Err(CookieError::Invalid);
+            }
         }
         let table = if v6 { &MSS_TABLE_V6 } else { &MSS_TABLE_V4 };
         Ok(Decoded {
             mss: table[usize::from(idx)],
         })
+    }
+}
+
+/// The cookie state every queue of a node follows, replaced whole by a rotation on demand.
+/// A queue compares the generation once per batch (one relaxed load) and copies the new
+/// state when it changed ([`crate::pipeline::Pipeline::follow_secrets`]); the copy holds no
+/// heap memory, so following a rotation does not allocate on the hot path.
+pub struct CookieSecrets {
+    state: ArcSwap<SynCookies>,
+    generation: AtomicU64,
+}
+
+impl core::fmt::Debug for CookieSecrets {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CookieSecrets")
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CookieSecrets {
+    /// Publishes `cookies` as generation 0.
+    pub fn new(cookies: SynCookies) -> Arc<CookieSecrets> {
+        Arc::new(CookieSecrets {
+            state: ArcSwap::from_pointee(cookies),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The number of rotations published so far.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A copy of the current state.
+    pub fn current(&self) -> SynCookies {
+        SynCookies::clone(&self.state.load())
+    }
+
+    /// Rotates at `now_secs` to `seed` (see [`SynCookies::rotated`]) and publishes the result;
+    /// queues take it at their next batch.
+    pub fn rotate(&self, seed: [u8; 32], now_secs: u64) {
+        self.state.rcu(|c| c.rotated(seed, now_secs));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -405,6 +535,89 @@ mod test {
         };
         let k4 = c.mint(NOW, &v4, 9, 0);
         assert!(c.check(NOW, &mapped, 9, k4, true).is_err());
+    }
+
+    #[test]
+    fn a_rotation_invalidates_no_cookie_younger_than_60s() {
+        for rotate_at in NOW..NOW + 120 {
+            let c = SynCookies::new([1; 32], 60);
+            let r = c.rotated([2; 32], rotate_at);
+            let after = r.mint(rotate_at, &tuple(), 42, 3);
+            assert_ne!(c.mint(rotate_at, &tuple(), 42, 3), after, "a new secret");
+            // Cookies minted in the minute before the rotation, checked until they are 60 s
+            // old; the new cookie for its first minute.
+            for minted in (rotate_at - 59..=rotate_at).step_by(4) {
+                let mut m = c.clone();
+                m.refresh(minted);
+                let before = m.mint(minted, &tuple(), 42, 3);
+                for at in (rotate_at..minted + 60).step_by(3) {
+                    let mut x = r.clone();
+                    x.refresh(at);
+                    assert!(
+                        x.check(at, &tuple(), 42, before, false).is_ok(),
+                        "rotated at {rotate_at}, minted {minted}, checked {at}"
+                    );
+                }
+            }
+            for at in rotate_at..rotate_at + 60 {
+                let mut x = r.clone();
+                x.refresh(at);
+                assert!(
+                    x.check(at, &tuple(), 42, after, false).is_ok(),
+                    "{rotate_at} {at}"
+                );
+            }
+            // Two periods on, nothing from before the rotation validates.
+            let mut m = c.clone();
+            m.refresh(rotate_at - 1);
+            let before = m.mint(rotate_at - 1, &tuple(), 42, 3);
+            let mut x = r.clone();
+            x.refresh(rotate_at + 121);
+            assert!(
+                x.check(rotate_at + 121, &tuple(), 42, before, false)
+                    .is_err()
+            );
+            // The old state does not know the new secret; the flow-hash key does not change.
+            assert!(c.check(rotate_at, &tuple(), 42, after, false).is_err());
+            assert_eq!(r.derived_u64(b"x"), c.derived_u64(b"x"));
+        }
+    }
+
+    #[test]
+    fn rotating_twice_keeps_cookies_to_their_natural_end_and_fleets_agree() {
+        let c = SynCookies::new([1; 32], 60);
+        let first = c.mint(NOW, &tuple(), 1, 0);
+        let r1 = c.rotated([2; 32], NOW + 1);
+        let second = r1.mint(NOW + 1, &tuple(), 1, 0);
+        let r2 = r1.rotated([3; 32], NOW + 2);
+        for at in [NOW + 2, NOW + 59] {
+            let mut x = r2.clone();
+            x.refresh(at);
+            assert!(x.check(at, &tuple(), 1, first, false).is_ok(), "{at}");
+            assert!(x.check(at, &tuple(), 1, second, false).is_ok(), "{at}");
+        }
+        let mut x = r2.clone();
+        x.refresh(NOW + 125);
+        assert!(x.check(NOW + 125, &tuple(), 1, first, false).is_err());
+        assert!(x.check(NOW + 125, &tuple(), 1, second, false).is_err());
+        // Another node rotating to the same seeds at the same moments validates the same.
+        let other = SynCookies::new([1; 32], 60)
+            .rotated([2; 32], NOW + 1)
+            .rotated([3; 32], NOW + 2);
+        let third = r2.mint(NOW + 3, &tuple(), 1, 0);
+        assert!(other.check(NOW + 3, &tuple(), 1, third, false).is_ok());
+    }
+
+    #[test]
+    fn shared_secrets_publish_rotations() {
+        let s = CookieSecrets::new(SynCookies::new([1; 32], 60));
+        let k = s.current().mint(NOW, &tuple(), 9, 1);
+        assert_eq!(s.generation(), 0);
+        s.rotate([5; 32], NOW);
+        assert_eq!(s.generation(), 1);
+        let c = s.current();
+        assert!(c.check(NOW, &tuple(), 9, k, false).is_ok());
+        assert_ne!(c.mint(NOW, &tuple(), 9, 1), k);
     }
 
     #[test]

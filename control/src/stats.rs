@@ -1,0 +1,543 @@
+//! The running data plane's counters as the control socket shows them: `stats` (JSON, per
+//! queue, service, binding, app and reason, with batch-time quantiles) and `metrics`
+//! (Prometheus text exposition format, version 0.0.4).
+//!
+//! Counters are read with relaxed loads while the queues run: each value is exact, a set of
+//! values is not one instant (a frame counted per reason may not yet be counted per app).
+//! Per-app and per-binding counters are kept by slot; a slot is kept by an app or binding as
+//! long as it exists, so its counts are its own since it was created (a slot freed by a
+//! deletion may be given to a later one, which then starts from the old counts).
+
+use std::fmt::Write as _;
+
+use fastpath::stats::{ByReason, NsHistogram, QueueStats};
+use fastpath::verdict::{Reason, Service, Verdict};
+use serde_json::{Map, Value, json};
+
+use crate::daemon::{Controller, DataPlane};
+
+const VERDICTS: [Verdict; 4] = [Verdict::Pass, Verdict::Drop, Verdict::Tx, Verdict::Forward];
+const SERVICES: [Service; 2] = [Service::Cdn, Service::Spectrum];
+
+fn reasons_json(counts: &[u64; Reason::COUNT]) -> Value {
+    let mut m = Map::new();
+    for r in Reason::ALL {
+        let n = counts[r as usize];
+        if n > 0 {
+            m.insert(r.as_str().into(), n.into());
+        }
+    }
+    Value::Object(m)
+}
+
+fn verdicts_json(counts: &[u64; Reason::COUNT]) -> Value {
+    let mut m = Map::new();
+    for v in VERDICTS {
+        let n: u64 = Reason::ALL
+            .iter()
+            .filter(|r| r.verdict() == v)
+            .map(|r| counts[*r as usize])
+            .sum();
+        m.insert(v.as_str().into(), n.into());
+    }
+    Value::Object(m)
+}
+
+fn add(into: &mut [u64; Reason::COUNT], from: &ByReason) {
+    for (i, n) in from.snapshot().iter().enumerate() {
+        into[i] += n;
+    }
+}
+
+fn histogram_json(h: &NsHistogram) -> Value {
+    json!({
+        "count": h.count(),
+        "mean": h.mean(),
+        "p50": h.quantile(0.5),
+        "p90": h.quantile(0.9),
+        "p99": h.quantile(0.99),
+        "max": h.max(),
+    })
+}
+
+fn queue_json(q: &crate::daemon::QueueHandle) -> Value {
+    let s: &QueueStats = &q.stats;
+    let counts = s.reasons.snapshot();
+    let mut v = json!({
+        "queue": q.queue,
+        "core": q.core,
+        "frames": s.frames(),
+        "bytes": s.rx_bytes.get(),
+        "tx_frames": s.tx_frames.get(),
+        "tx_bytes": s.tx_bytes.get(),
+        "reasons": reasons_json(&counts),
+        "verdicts": verdicts_json(&counts),
+        "cookies_valid": s.cookies_valid.get(),
+        "cookies_invalid": s.cookies_invalid.get(),
+        "flows": s.flows.get(),
+        "flow_inserts": s.flow_inserts.get(),
+        "flow_evictions": s.flow_evictions.get(),
+        "flow_expirations": s.flow_expirations.get(),
+        "batches": s.batches.get(),
+        "batch_ns": histogram_json(&s.batch_ns),
+    });
+    if let Some(x) = &q.socket {
+        v["socket"] = json!({
+            "rx": x.rx.get(),
+            "tx": x.tx.get(),
+            "tx_ring_full": x.tx_ring_full.get(),
+            "socket_dropped": x.kernel_dropped(),
+            "rx_ring_full": x.kernel_rx_ring_full.get(),
+            "fill_ring_empty": x.kernel_fill_ring_empty.get(),
+        });
+    }
+    v
+}
+
+/// Sums of one data plane's queue counters.
+struct Sums {
+    total: [u64; Reason::COUNT],
+    services: [[u64; Reason::COUNT]; 2],
+}
+
+fn sums(dp: &DataPlane) -> Sums {
+    let mut out = Sums {
+        total: [0; Reason::COUNT],
+        services: [[0; Reason::COUNT]; 2],
+    };
+    for q in &dp.queues {
+        add(&mut out.total, &q.stats.reasons);
+        for (i, s) in q.stats.services.iter().enumerate() {
+            add(&mut out.services[i], s);
+        }
+    }
+    out
+}
+
+/// Per-slot sums over the queues.
+fn by_slot(dp: &DataPlane, slot: u32, apps: bool) -> [u64; Reason::COUNT] {
+    let mut c = [0; Reason::COUNT];
+    for q in &dp.queues {
+        let t = if apps {
+            &q.stats.apps
+        } else {
+            &q.stats.bindings
+        };
+        if let Some(b) = t.get(slot as usize) {
+            add(&mut c, b);
+        }
+    }
+    c
+}
+
+/// The `stats` result.
+pub fn stats_json(c: &Controller) -> Value {
+    let running = c.running();
+    let (p50, p99, n) = c.swap_times();
+    let mut v = json!({
+        "version": running.version,
+        "uptime_secs": c.uptime_secs(),
+        "changes": { "applied": n, "swap_us_p50": p50, "swap_us_p99": p99 },
+        "data_plane": Value::Null,
+    });
+    let Some(dp) = c.data_plane() else {
+        return v;
+    };
+    let s = sums(&dp);
+    v["data_plane"] = json!({ "kind": dp.kind, "iface": dp.iface });
+    v["totals"] = json!({
+        "frames": s.total.iter().sum::<u64>(),
+        "verdicts": verdicts_json(&s.total),
+        "reasons": reasons_json(&s.total),
+    });
+    v["queues"] = Value::Array(dp.queues.iter().map(queue_json).collect());
+    let mut services = Map::new();
+    for sv in SERVICES {
+        services.insert(sv.as_str().into(), reasons_json(&s.services[sv as usize]));
+    }
+    v["services"] = Value::Object(services);
+    let spec = &running.compiled.spec;
+    v["bindings"] = Value::Array(
+        spec.bindings
+            .iter()
+            .map(|b| {
+                json!({
+                    "id": b.id,
+                    "cidr": b.cidr,
+                    "service": b.service.as_str(),
+                    "reasons": reasons_json(&by_slot(&dp, b.slot, false)),
+                })
+            })
+            .collect(),
+    );
+    v["apps"] = Value::Array(
+        spec.apps
+            .iter()
+            .map(|a| json!({ "id": a.id, "reasons": reasons_json(&by_slot(&dp, a.slot, true)) }))
+            .collect(),
+    );
+    v["workers"] = Value::Array(
+        dp.workers
+            .iter()
+            .map(|w| {
+                json!({
+                    "service": w.service.as_str(),
+                    "index": w.index,
+                    "items": w.counters.items.get(),
+                    "connects": w.counters.connects.get(),
+                    "disconnects": w.counters.disconnects.get(),
+                    "open": w.counters.open.get(),
+                    "evictions": w.counters.evictions.get(),
+                    "backlog": dp.pools.as_ref().map(|p| p.backlog(w.service, usize::from(w.index))),
+                })
+            })
+            .collect(),
+    );
+    v["xdp"] = match dp.xdp.as_ref().and_then(|f| f()) {
+        Some(x) => {
+            let mut counts = [0u64; Reason::COUNT];
+            for (i, n) in x.reasons.iter().take(Reason::COUNT).enumerate() {
+                counts[i] = *n;
+            }
+            json!({
+                "reasons": reasons_json(&counts),
+                "redirected": x.redirected,
+                "no_socket": x.no_socket,
+            })
+        }
+        None => Value::Null,
+    };
+    v
+}
+
+/// Writes Prometheus text: one `# HELP` and `# TYPE` per family, then its samples.
+struct Prom {
+    out: String,
+}
+
+impl Prom {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl core::fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+/// Escapes a label value (backslash, double quote, newline).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn reason_samples(
+    p: &mut Prom,
+    name: &str,
+    base: &[(&str, &str)],
+    counts: &[u64; Reason::COUNT],
+    all: bool,
+) {
+    for r in Reason::ALL {
+        let n = counts[r as usize];
+        if n == 0 && !all {
+            continue;
+        }
+        let mut l = base.to_vec();
+        l.push(("verdict", r.verdict().as_str()));
+        l.push(("reason", r.as_str()));
+        p.sample(name, &l, n);
+    }
+}
+
+/// The `metrics` text.
+pub fn prometheus(c: &Controller) -> String {
+    let running = c.running();
+    let mut p = Prom { out: String::new() };
+    p.family(
+        "fastpath_config_version",
+        "gauge",
+        "Version of the running configuration.",
+    );
+    p.sample("fastpath_config_version", &[], running.version);
+    let (p50, p99, n) = c.swap_times();
+    p.family(
+        "fastpath_config_swap_seconds",
+        "summary",
+        "Time from a change request to its tables being live.",
+    );
+    p.sample(
+        "fastpath_config_swap_seconds",
+        &[("quantile", "0.5")],
+        p50 / 1e6,
+    );
+    p.sample(
+        "fastpath_config_swap_seconds",
+        &[("quantile", "0.99")],
+        p99 / 1e6,
+    );
+    p.sample("fastpath_config_swap_seconds_count", &[], n);
+    p.family(
+        "fastpath_uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    );
+    p.sample(
+        "fastpath_uptime_seconds",
+        &[],
+        format!("{:.3}", c.uptime_secs()),
+    );
+    let Some(dp) = c.data_plane() else {
+        return p.out;
+    };
+
+    p.family(
+        "fastpath_frames_total",
+        "counter",
+        "Frames classified by the pipeline, by queue, verdict and reason.",
+    );
+    for q in &dp.queues {
+        let qs = q.queue.to_string();
+        reason_samples(
+            &mut p,
+            "fastpath_frames_total",
+            &[("queue", &qs)],
+            &q.stats.reasons.snapshot(),
+            true,
+        );
+    }
+    p.family(
+        "fastpath_service_frames_total",
+        "counter",
+        "Frames classified by the pipeline, by service, verdict and reason.",
+    );
+    let s = sums(&dp);
+    for sv in SERVICES {
+        reason_samples(
+            &mut p,
+            "fastpath_service_frames_total",
+            &[("service", sv.as_str())],
+            &s.services[sv as usize],
+            false,
+        );
+    }
+    let spec = &running.compiled.spec;
+    p.family(
+        "fastpath_binding_frames_total",
+        "counter",
+        "Frames by service binding, verdict and reason.",
+    );
+    for b in &spec.bindings {
+        let cidr = b.cidr.to_string();
+        reason_samples(
+            &mut p,
+            "fastpath_binding_frames_total",
+            &[
+                ("binding", &b.id),
+                ("cidr", &cidr),
+                ("service", b.service.as_str()),
+            ],
+            &by_slot(&dp, b.slot, false),
+            false,
+        );
+    }
+    p.family(
+        "fastpath_app_frames_total",
+        "counter",
+        "Frames by Spectrum app, verdict and reason.",
+    );
+    for a in &spec.apps {
+        reason_samples(
+            &mut p,
+            "fastpath_app_frames_total",
+            &[("app", &a.id)],
+            &by_slot(&dp, a.slot, true),
+            false,
+        );
+    }
+    p.family(
+        "fastpath_rx_bytes_total",
+        "counter",
+        "Bytes of the frames the pipeline classified.",
+    );
+    for q in &dp.queues {
+        p.sample(
+            "fastpath_rx_bytes_total",
+            &[("queue", &q.queue.to_string())],
+            q.stats.rx_bytes.get(),
+        );
+    }
+    p.family(
+        "fastpath_tx_frames_total",
+        "counter",
+        "Frames the fast path sent (SYN-ACKs, resets, ICMP errors).",
+    );
+    for q in &dp.queues {
+        p.sample(
+            "fastpath_tx_frames_total",
+            &[("queue", &q.queue.to_string())],
+            q.stats.tx_frames.get(),
+        );
+    }
+    p.family(
+        "fastpath_cookies_total",
+        "counter",
+        "Cookie ACKs checked, by result.",
+    );
+    for q in &dp.queues {
+        let qs = q.queue.to_string();
+        p.sample(
+            "fastpath_cookies_total",
+            &[("queue", &qs), ("result", "valid")],
+            q.stats.cookies_valid.get(),
+        );
+        p.sample(
+            "fastpath_cookies_total",
+            &[("queue", &qs), ("result", "invalid")],
+            q.stats.cookies_invalid.get(),
+        );
+    }
+    p.family(
+        "fastpath_flows",
+        "gauge",
+        "Flows in each queue's flow table.",
+    );
+    for q in &dp.queues {
+        p.sample(
+            "fastpath_flows",
+            &[("queue", &q.queue.to_string())],
+            q.stats.flows.get(),
+        );
+    }
+    p.family(
+        "fastpath_flow_evictions_total",
+        "counter",
+        "Flows evicted from a full flow table.",
+    );
+    for q in &dp.queues {
+        p.sample(
+            "fastpath_flow_evictions_total",
+            &[("queue", &q.queue.to_string())],
+            q.stats.flow_evictions.get(),
+        );
+    }
+    p.family(
+        "fastpath_batch_seconds",
+        "summary",
+        "Time to classify one batch of frames.",
+    );
+    for q in &dp.queues {
+        let qs = q.queue.to_string();
+        let h = &q.stats.batch_ns;
+        for (label, qt) in [("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99)] {
+            p.sample(
+                "fastpath_batch_seconds",
+                &[("queue", &qs), ("quantile", label)],
+                h.quantile(qt) as f64 / 1e9,
+            );
+        }
+        p.sample(
+            "fastpath_batch_seconds_sum",
+            &[("queue", &qs)],
+            (h.mean() as f64 * h.count() as f64) / 1e9,
+        );
+        p.sample("fastpath_batch_seconds_count", &[("queue", &qs)], h.count());
+    }
+    if dp.queues.iter().any(|q| q.socket.is_some()) {
+        p.family(
+            "fastpath_socket_dropped_total",
+            "counter",
+            "Frames redirected to a queue's AF_XDP socket that the kernel dropped before its RX ring.",
+        );
+        for q in &dp.queues {
+            if let Some(x) = &q.socket {
+                p.sample(
+                    "fastpath_socket_dropped_total",
+                    &[("queue", &q.queue.to_string())],
+                    x.kernel_dropped(),
+                );
+            }
+        }
+    }
+    if let Some(x) = dp.xdp.as_ref().and_then(|f| f()) {
+        p.family(
+            "fastpath_xdp_frames_total",
+            "counter",
+            "Frames the XDP program dropped or passed, by verdict and reason.",
+        );
+        let mut counts = [0u64; Reason::COUNT];
+        for (i, n) in x.reasons.iter().take(Reason::COUNT).enumerate() {
+            counts[i] = *n;
+        }
+        reason_samples(&mut p, "fastpath_xdp_frames_total", &[], &counts, false);
+        p.family(
+            "fastpath_xdp_redirected_total",
+            "counter",
+            "Frames the XDP program redirected to the AF_XDP sockets.",
+        );
+        p.sample("fastpath_xdp_redirected_total", &[], x.redirected);
+    }
+    p.family(
+        "fastpath_worker_connections_total",
+        "counter",
+        "Connections the workers opened and closed.",
+    );
+    for w in &dp.workers {
+        let i = w.index.to_string();
+        let base = [("service", w.service.as_str()), ("worker", i.as_str())];
+        let mut l = base.to_vec();
+        l.push(("event", "connect"));
+        p.sample(
+            "fastpath_worker_connections_total",
+            &l,
+            w.counters.connects.get(),
+        );
+        let mut l = base.to_vec();
+        l.push(("event", "disconnect"));
+        p.sample(
+            "fastpath_worker_connections_total",
+            &l,
+            w.counters.disconnects.get(),
+        );
+    }
+    if let Some(pools) = &dp.pools {
+        p.family(
+            "fastpath_worker_backlog",
+            "gauge",
+            "Work items waiting in a worker's queue.",
+        );
+        for w in &dp.workers {
+            let i = w.index.to_string();
+            p.sample(
+                "fastpath_worker_backlog",
+                &[("service", w.service.as_str()), ("worker", &i)],
+                pools.backlog(w.service, usize::from(w.index)),
+            );
+        }
+    }
+    p.out
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape("x\ny"), "x\\ny");
+    }
+}
