@@ -49,6 +49,10 @@ pub struct ReplayArgs {
     /// SIGTERM). `--verdicts` lines then carry `loop` and the config `version` of their batch.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub loops: u64,
+    /// Pace the replay to this many frames per second of wall time (default: as fast as it
+    /// goes). The pipeline's clock stays the capture's.
+    #[arg(long, value_name = "PPS")]
+    pub rate: Option<f64>,
     /// Serve the control socket at PATH while replaying (see docs/CONTROL.md): changes apply
     /// between batches, and `--verdicts` lines carry the config `version` of their batch.
     /// Changes persist to --config FILE; with the bundled config the socket is read-only.
@@ -352,6 +356,11 @@ pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
         );
         b
     });
+    if let Some(r) = args.rate
+        && !(r.is_finite() && r > 0.0)
+    {
+        anyhow::bail!("--rate {r}: give frames per second above 0");
+    }
     let started = Instant::now();
     let mut number = 0u64;
     let result = loop {
@@ -366,6 +375,12 @@ pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
             clock.store(ts_ns / 1_000_000_000, std::sync::atomic::Ordering::Relaxed);
             if let Some(b) = &bar {
                 b.set_position(n);
+            }
+            if let Some(rate) = args.rate {
+                let due = std::time::Duration::from_secs_f64(n as f64 / rate);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
             }
         });
         replay.finish();

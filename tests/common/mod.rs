@@ -35,6 +35,7 @@ pub fn args(
         cookie_secret: secret,
         json: true,
         loops: 1,
+        rate: None,
         control: None,
         control_group: None,
     }
