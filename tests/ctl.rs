@@ -1,10 +1,6 @@
 //! `fastpathctl` as a user runs it, against an in-process daemon on a real Unix socket: what
 //! it prints on stdout and stderr, its exit codes, and what the daemon's config file holds
 //! afterwards.
-//!
-//! Tests of endpoints that the daemon does not serve yet (`/v1/stats`, `/metrics`,
-//! `/v1/explain`, `/v1/secrets/rotate`, the followed event stream, the dry-run and status
-//! fields) are `#[ignore]`d with the endpoint they wait for.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;
@@ -59,6 +55,87 @@ fn daemon_with(persist: Option<PathBuf>) -> Daemon {
 
 fn daemon() -> Daemon {
     daemon_with(None)
+}
+
+/// A daemon whose data plane is the bundled capture replayed once in process, following the
+/// controller's cookie secrets, as `fastpath replay --control` runs it.
+fn daemon_with_data_plane() -> Daemon {
+    use control::daemon::{DataPlane, LiveSecrets, QueueHandle, WorkerHandle};
+    use fastpath::replay::{CaptureReader, NullSink, Replay, ReplaySettings};
+    use fastpath::syncookie::{CookieSecrets, SynCookies};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edge.toml");
+    let config = Config::from_toml_str(LAB).unwrap();
+    let compiled = config.compile(1, &Default::default()).unwrap();
+    let seed = compiled.cookies.seed.unwrap();
+    let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
+    let secrets = CookieSecrets::new(SynCookies::new(seed, compiled.cookies.rotate_secs));
+    let mut replay = Replay::new(
+        Arc::clone(&tables),
+        &ReplaySettings {
+            pipeline: compiled.pipeline.clone(),
+            cookies: compiled.cookies.clone(),
+            workers: compiled.workers.clone(),
+            seed,
+            mtu: 1500,
+        },
+    );
+    replay.follow_secrets(Arc::clone(&secrets));
+    let mut reader =
+        CaptureReader::new(std::io::Cursor::new(include_bytes!("../pcaps/mixed.pcap"))).unwrap();
+    replay
+        .run(&mut reader, &mut NullSink, &mut |_, _| {})
+        .unwrap();
+    replay.finish();
+    let controller = Arc::new(
+        Controller::new(
+            Running {
+                config,
+                compiled,
+                version: 1,
+            },
+            tables,
+            file.clone(),
+            None,
+        )
+        .with_secrets(LiveSecrets {
+            seed,
+            secrets,
+            clock: None,
+        }),
+    );
+    controller.set_data_plane(DataPlane {
+        kind: "replay",
+        iface: None,
+        queues: vec![QueueHandle {
+            queue: 0,
+            core: None,
+            stats: replay.stats(),
+            socket: None,
+        }],
+        workers: replay
+            .workers_mut()
+            .iter()
+            .map(|w| WorkerHandle {
+                service: w.service(),
+                index: w.index(),
+                counters: w.counters(),
+            })
+            .collect(),
+        pools: None,
+        xdp: None,
+        events: Vec::new(),
+    });
+    let sock = dir.path().join("control.sock");
+    let l = bind(&sock, None).unwrap();
+    let server = Server::start(Arc::clone(&controller), l, sock.clone()).unwrap();
+    Daemon {
+        dir,
+        sock,
+        file,
+        controller,
+        _server: server,
+    }
 }
 
 fn bin() -> Command {
@@ -558,7 +635,10 @@ fn diff_prints_the_semantic_diff_and_the_verification() {
             .contains("tcp 2001:db8:100:1::10 port 22: app ssh -> unconfigured drop"),
         "{r:?}"
     );
-    assert!(r.out.ends_with("verification: passed\n"), "{r:?}");
+    assert!(
+        r.out.ends_with("verification: passed\nwould apply: yes\n"),
+        "{r:?}"
+    );
     let j = ok(&d, &["--json", "diff", f.to_str().unwrap()]).json();
     assert_eq!(j["applied"], false);
     assert_eq!(j["diff"].as_array().unwrap().len(), 2, "{j}");
@@ -578,7 +658,7 @@ fn diff_prints_the_semantic_diff_and_the_verification() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.out
-            .starts_with("verification: 1 finding\n  shadowed_binding: "),
+            .contains("\nverification: 1 finding\n  shadowed_binding: "),
         "{r:?}"
     );
     assert!(r.out.contains("(example tcp 203.0.113.128:"), "{r:?}");
@@ -832,7 +912,6 @@ fn events_follow_prints_changes_as_they_happen() {
 }
 
 #[test]
-#[ignore = "needs the server side of GET /v1/events?follow=true (NDJSON stream)"]
 fn events_follow_uses_the_ndjson_stream() {
     let d = daemon();
     let (line, err) = follow_one(&d, &["--json"], "game");
@@ -940,12 +1019,11 @@ fn a_daemon_that_cannot_persist_exits_4() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Endpoints the daemon does not serve yet.
+// Observability, explain, secrets and the dry-run report.
 
 #[test]
-#[ignore = "needs the server side of GET /v1/stats"]
 fn stats_summary_and_json() {
-    let d = daemon();
+    let d = daemon_with_data_plane();
     let r = ok(&d, &["stats"]);
     assert!(r.out.starts_with("version 1, up "), "{r:?}");
     for part in ["frames: ", "verdicts: ", "reasons: ", "xdp: ", "changes: "] {
@@ -969,7 +1047,6 @@ fn stats_summary_and_json() {
 }
 
 #[test]
-#[ignore = "needs the server side of GET /metrics"]
 fn metrics_are_the_prometheus_text() {
     let d = daemon();
     let r = ok(&d, &["metrics"]);
@@ -981,7 +1058,6 @@ fn metrics_are_the_prometheus_text() {
 }
 
 #[test]
-#[ignore = "needs the server side of POST /v1/explain"]
 fn explain_against_the_running_tables() {
     let d = daemon();
     // A SYN from a blocked range to the ssh app of the bundled config (as in tests/cli.rs).
@@ -1003,9 +1079,12 @@ fn explain_against_the_running_tables() {
 }
 
 #[test]
-#[ignore = "needs the server side of POST /v1/secrets/rotate"]
 fn secrets_rotate() {
-    let d = daemon();
+    let d = daemon_with_data_plane();
+    // Without a data plane there is nothing to rotate: refused, exit 1.
+    let r = ctl(&daemon(), &["secrets", "rotate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.err.contains("code 1008"), "{r:?}");
     let r = ok(&d, &["secrets", "rotate"]);
     assert!(r.out.starts_with("rotated:   yes\n"), "{r:?}");
     let hex = "ab".repeat(32);
@@ -1023,7 +1102,6 @@ fn secrets_rotate() {
 }
 
 #[test]
-#[ignore = "needs the server side of the dry-run fields would_apply and verification"]
 fn dry_runs_report_would_apply_and_verification() {
     let d = daemon();
     let f = write(&d, "same.toml", LAB);
@@ -1038,7 +1116,6 @@ fn dry_runs_report_would_apply_and_verification() {
 }
 
 #[test]
-#[ignore = "needs the server side of the /v1/status fields read_only, uptime_secs, data_plane, queues"]
 fn status_reports_the_data_plane() {
     let d = daemon();
     let j = ok(&d, &["--json", "status"]).json();

@@ -702,7 +702,11 @@ fn a_change_on_the_control_socket_reaches_xdp_and_the_queues_live_and_survives_k
     connect(&lab, "203.0.113.10", 2222, 5)
         .unwrap_or_else(|e| panic!("after a restart the app is gone: {e}"));
     let r = fp.stop();
-    assert_eq!(reason(&r, "pipeline", "syn_cookie"), 1, "one SYN after the restart: {r}");
+    assert_eq!(
+        reason(&r, "pipeline", "syn_cookie"),
+        1,
+        "one SYN after the restart: {r}"
+    );
     // The new connection's ACK, and maybe a late FIN of the connection made before the kill:
     // the restarted edge keeps the persisted secret, so that segment's cookie still validates.
     let flows = reason(&r, "pipeline", "new_flow");

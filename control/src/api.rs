@@ -824,11 +824,20 @@ pub fn route(
                 "rules",
             ],
         ) => {
-            // The whole list at once.
-            let rules: Vec<AccessRule> = match ctx.json() {
+            // The whole list at once, in either shape (what GET lists can be put back).
+            let items: Vec<Value> = match ctx.json() {
                 Ok(r) => r,
                 Err(r) => return r,
             };
+            let mut rules = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                match rule_from_json(item) {
+                    Ok(r) => rules.push(r),
+                    Err(e) => {
+                        return fail(StatusCode::BAD_REQUEST, 1003, format!("rule [{i}]: {e}"));
+                    }
+                }
+            }
             let n = rules.len();
             ctx.change(
                 |cfg| {
@@ -1027,16 +1036,33 @@ fn rotate(ctx: &Ctx<'_>) -> Response<Body> {
 }
 
 fn access_rule(ctx: &Ctx<'_>) -> Result<AccessRule, Response<Body>> {
-    let mut v: Value = ctx.json()?;
-    if let Value::Object(m) = &mut v
-        && let Some(Value::Object(conf)) = m.remove("configuration")
-    {
+    let v: Value = ctx.json()?;
+    rule_from_json(v).map_err(|e| bad_body(&e))
+}
+
+/// An access rule in the public API's shape (`{mode, configuration: {target, value}, notes}`)
+/// or ours (`{id, mode, target, value}`), or as `GET` lists it (both, with `id`). An `id` that
+/// is just the rule's CIDR is the default id and is dropped.
+fn rule_from_json(mut v: Value) -> Result<AccessRule, crate::config::ConfigErrors> {
+    if let Value::Object(m) = &mut v {
         m.remove("notes");
-        for (k, x) in conf {
-            m.insert(k, x);
+        if let Some(Value::Object(conf)) = m.remove("configuration") {
+            for (k, x) in conf {
+                m.entry(k).or_insert(x);
+            }
         }
     }
-    parse_json(&v.to_string()).map_err(|e| bad_body(&e))
+    let mut r: AccessRule = parse_json(&v.to_string())?;
+    if r.id.is_some()
+        && r.id
+            .as_deref()
+            .map(str::parse::<IpNet>)
+            .and_then(Result::ok)
+            == r.cidr()
+    {
+        r.id = None;
+    }
+    Ok(r)
 }
 
 fn rule_json(r: &AccessRule) -> Value {
@@ -1182,6 +1208,7 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("fp-control".into())
             .spawn(move || {
+                let rt = rt;
                 rt.block_on(async move {
                     let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
                         return;
@@ -1197,6 +1224,9 @@ impl Server {
                         }
                     }
                 });
+                // Do not wait for long-polls (`events?wait=`) parked in blocking threads:
+                // they end by themselves within their wait.
+                rt.shutdown_background();
             })?;
         Ok(Server {
             path,

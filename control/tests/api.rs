@@ -291,6 +291,20 @@ fn prefixes_bindings_access_rules_cdn_and_origin_validation() {
         None,
     );
     assert_eq!(s, 200);
+    // What GET lists can be put back whole.
+    let listed = call(&d.sock, "GET", RULES, None).1["result"].clone();
+    let (s, v) = call(&d.sock, "PUT", RULES, Some(&listed.to_string()));
+    assert_eq!((s, v["result"]["count"].as_u64()), (200, Some(2)), "{v}");
+    assert_eq!(call(&d.sock, "GET", RULES, None).1["result"], listed);
+    let (s, v) = call(&d.sock, "PUT", RULES, Some(r#"[{"mode": "block"}]"#));
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rule [0]"),
+        "{v}"
+    );
     let (s, v) = call(&d.sock, "PUT", RULES, Some("[]"));
     assert_eq!((s, v["result"]["count"].as_u64()), (200, Some(0)));
 
