@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{AccessRule, Binding, Cdn, Config, Prefix, SpectrumApp, parse_json};
@@ -256,6 +256,8 @@ fn parse_prefix_id(id: &str) -> Option<IpNet> {
 struct Ctx<'a> {
     c: &'a Controller,
     peer: Peer,
+    /// When the request's head was read.
+    received: std::time::Instant,
     q: HashMap<String, String>,
     body: Bytes,
 }
@@ -295,7 +297,9 @@ impl Ctx<'_> {
                 "a JSON body is required",
             ));
         }
-        parse_json(t).map_err(|e| bad_body(&e))
+        // serde_json straight into the type is fast; on failure, parse again with the path
+        // tracking that names the offending key.
+        serde_json::from_str(t).or_else(|_| parse_json(t).map_err(|e| bad_body(&e)))
     }
 
     /// Applies `change` to a copy of the running configuration; answers with `result(config)`
@@ -310,11 +314,13 @@ impl Ctx<'_> {
             Err(r) => return r,
         };
         let mut after = None;
-        let outcome = self.c.modify(Some(self.peer), ev, self.dry_run(), |cfg| {
-            change(cfg)?;
-            after = Some(cfg.clone());
-            Ok(())
-        });
+        let outcome =
+            self.c
+                .modify_since(self.received, Some(self.peer), ev, self.dry_run(), |cfg| {
+                    change(cfg)?;
+                    after = Some(cfg.clone());
+                    Ok(())
+                });
         match outcome {
             Ok(o) => {
                 let mut r = after.as_ref().map(result).unwrap_or(Value::Null);
@@ -387,16 +393,23 @@ fn status(c: &Controller) -> Value {
     })
 }
 
-/// Answers one request.
+/// Answers one request whose head was read at `received`.
 pub fn route(
     c: &Controller,
     peer: Peer,
+    received: std::time::Instant,
     method: &Method,
     path: &str,
     q: HashMap<String, String>,
     body: Bytes,
 ) -> Response<Body> {
-    let ctx = Ctx { c, peer, q, body };
+    let ctx = Ctx {
+        c,
+        peer,
+        received,
+        q,
+        body,
+    };
     let seg: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -428,7 +441,7 @@ pub fn route(
                 Ok(v) => v,
                 Err(r) => return r,
             };
-            match c.apply(cfg, ev, ctx.dry_run(), Some(peer)) {
+            match c.apply_since(ctx.received, cfg, ev, ctx.dry_run(), Some(peer)) {
                 Ok(o) => ok(serde_json::to_value(o).unwrap_or(Value::Null)),
                 Err(e) => refused(&e),
             }
@@ -824,20 +837,40 @@ pub fn route(
                 "rules",
             ],
         ) => {
-            // The whole list at once, in either shape (what GET lists can be put back).
-            let items: Vec<Value> = match ctx.json() {
-                Ok(r) => r,
-                Err(r) => return r,
-            };
-            let mut rules = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                match rule_from_json(item) {
-                    Ok(r) => rules.push(r),
-                    Err(e) => {
-                        return fail(StatusCode::BAD_REQUEST, 1003, format!("rule [{i}]: {e}"));
+            // The whole list at once: in our shape (parsed straight), else in the public API's
+            // or as GET lists it.
+            let rules: Vec<AccessRule> = match ctx
+                .text()
+                .ok()
+                .and_then(|t| serde_json::from_str::<Vec<AccessRule>>(t).ok())
+            {
+                Some(mut rules) => {
+                    for r in &mut rules {
+                        drop_default_id(r);
                     }
+                    rules
                 }
-            }
+                None => {
+                    let items: Vec<Value> = match ctx.json() {
+                        Ok(r) => r,
+                        Err(r) => return r,
+                    };
+                    let mut rules = Vec::with_capacity(items.len());
+                    for (i, item) in items.into_iter().enumerate() {
+                        match rule_from_json(item) {
+                            Ok(r) => rules.push(r),
+                            Err(e) => {
+                                return fail(
+                                    StatusCode::BAD_REQUEST,
+                                    1003,
+                                    format!("rule [{i}]: {e}"),
+                                );
+                            }
+                        }
+                    }
+                    rules
+                }
+            };
             let n = rules.len();
             ctx.change(
                 |cfg| {
@@ -1052,7 +1085,18 @@ fn rule_from_json(mut v: Value) -> Result<AccessRule, crate::config::ConfigError
             }
         }
     }
-    let mut r: AccessRule = parse_json(&v.to_string())?;
+    // The fast path for well-formed rules (a 100k-rule list is parsed in tens of
+    // milliseconds); a rule that does not parse is parsed again for a message naming the key.
+    let mut r: AccessRule = match AccessRule::deserialize(&v) {
+        Ok(r) => r,
+        Err(_) => parse_json(&v.to_string())?,
+    };
+    drop_default_id(&mut r);
+    Ok(r)
+}
+
+/// An `id` that is just the rule's CIDR is the default one: dropped (it is not a valid id).
+fn drop_default_id(r: &mut AccessRule) {
     if r.id.is_some()
         && r.id
             .as_deref()
@@ -1062,7 +1106,6 @@ fn rule_from_json(mut v: Value) -> Result<AccessRule, crate::config::ConfigError
     {
         r.id = None;
     }
-    Ok(r)
 }
 
 fn rule_json(r: &AccessRule) -> Value {
@@ -1321,6 +1364,7 @@ fn follow_events(c: Arc<Controller>, since: u64, filter: EventFilter) -> Respons
 }
 
 async fn handle(c: Arc<Controller>, peer: Peer, req: Request<Incoming>) -> Response<Body> {
+    let received = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let q = query(&req);
@@ -1373,7 +1417,7 @@ async fn handle(c: Arc<Controller>, peer: Peer, req: Request<Incoming>) -> Respo
     };
     let mutating = method != Method::GET;
     tokio::task::spawn_blocking(move || {
-        let r = route(&c, peer, &method, &path, q, body);
+        let r = route(&c, peer, received, &method, &path, q, body);
         if mutating {
             tracing::info!(uid = peer.uid, pid = peer.pid, %method, %path, status = r.status().as_u16(), "control change");
         }

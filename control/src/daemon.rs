@@ -117,7 +117,9 @@ pub struct ApplyOutcome {
     pub applied: bool,
     /// Traffic that goes somewhere else than before.
     pub diff: Vec<crate::verify::Change>,
-    /// Microseconds from the request to the new snapshot being live (0 on a dry run).
+    /// Microseconds from the request's arrival (its head read) to the new snapshot being live
+    /// (0 on a dry run): reading and parsing the body, validation, verification, the fsync'd
+    /// write, the XDP maps and the swap.
     pub swap_us: u64,
     /// On a dry run: whether the change would be applied (it validates and verifies).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -735,7 +737,23 @@ impl Controller {
         dry_run: bool,
         change: impl FnOnce(&mut Config) -> Result<(), ApplyError>,
     ) -> Result<ApplyOutcome, ApplyError> {
-        let started = Instant::now();
+        self.modify_since(Instant::now(), peer, expected_version, dry_run, change)
+    }
+
+    /// As [`Controller::modify`], for a request that arrived at `received` (its swap time is
+    /// counted from then).
+    ///
+    /// # Errors
+    /// As [`Controller::modify`].
+    pub fn modify_since(
+        &self,
+        received: Instant,
+        peer: Option<Peer>,
+        expected_version: Option<u64>,
+        dry_run: bool,
+        change: impl FnOnce(&mut Config) -> Result<(), ApplyError>,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        let started = received;
         let mut running = self.lock();
         let mut next = running.config.clone();
         change(&mut next)?;
@@ -755,7 +773,23 @@ impl Controller {
         dry_run: bool,
         peer: Option<Peer>,
     ) -> Result<ApplyOutcome, ApplyError> {
-        let started = Instant::now();
+        self.apply_since(Instant::now(), config, expected_version, dry_run, peer)
+    }
+
+    /// As [`Controller::apply`], for a request that arrived at `received` (its swap time is
+    /// counted from then).
+    ///
+    /// # Errors
+    /// As [`Controller::apply`].
+    pub fn apply_since(
+        &self,
+        received: Instant,
+        config: Config,
+        expected_version: Option<u64>,
+        dry_run: bool,
+        peer: Option<Peer>,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        let started = received;
         let mut running = self.lock();
         self.apply_locked(
             &mut running,

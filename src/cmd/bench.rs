@@ -57,6 +57,16 @@ pub struct BenchArgs {
     /// of the rounds' ratios.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Measure the control socket instead: the same capture runs through one queue for
+    /// `--seconds` without changes, then again while `--change-count` changes of this kind go
+    /// through the control socket one after the other (`one-app`: an app's port range flips;
+    /// `rules-100k`: a 100,000-rule access list is replaced whole). Reports the time from
+    /// request to swap (p50/p99) and the batch time (p50/p99) with and without changes.
+    #[arg(long, value_enum, value_name = "KIND", conflicts_with = "live")]
+    pub changes: Option<crate::cmd::changebench::ChangeKind>,
+    /// With `--changes`: how many changes (default 1000 for one-app, 20 for rules-100k).
+    #[arg(long, value_name = "N", requires = "changes")]
+    pub change_count: Option<usize>,
 }
 
 /// The result of one queue thread.
@@ -115,12 +125,16 @@ pub struct BenchResult {
     pub per_queue: Vec<QueueResult>,
 }
 
-struct Frame {
-    ts_ns: u64,
-    data: Vec<u8>,
+/// One frame of a capture held in memory.
+pub(crate) struct Frame {
+    /// Capture timestamp (ns).
+    pub ts_ns: u64,
+    /// The frame.
+    pub data: Vec<u8>,
 }
 
-fn load_frames(pcap: Option<&PathBuf>) -> Result<(Vec<Frame>, String)> {
+/// Reads a capture (or the bundled one) into memory.
+pub(crate) fn load_frames(pcap: Option<&PathBuf>) -> Result<(Vec<Frame>, String)> {
     let (source, name): (Box<dyn Read>, String) = match pcap {
         Some(p) => (
             Box::new(
@@ -306,6 +320,9 @@ fn run_queue(
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.live {
         return crate::cmd::livebench::run(args);
+    }
+    if let Some(kind) = args.changes {
+        return crate::cmd::changebench::run(args, kind);
     }
     let r = execute(args)?;
     let mut out = std::io::stdout().lock();

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod changebench;
 pub mod explain;
 pub mod generate;
 pub mod lab;
