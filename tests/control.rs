@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::call;
 use fastpath_cli::cmd::replay::VerdictLine;
 use serde_json::{Value, json};
 
@@ -19,28 +20,6 @@ const APPS: &str = "/client/v4/zones/z/spectrum/apps";
 /// The mixed capture's flood sources (random addresses in 100.64.0.0/10).
 const FLOOD_RULE: &str =
     r#"{"id": "flood", "mode": "block", "target": "ip_range", "value": "100.64.0.0/10"}"#;
-
-/// One HTTP/1.1 request on the socket; (status, parsed body).
-fn call(sock: &Path, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
 
 /// `fastpath replay --control` running in the background; killed when dropped.
 struct Daemon {

@@ -60,7 +60,7 @@ fn daemon() -> Daemon {
 /// A daemon whose data plane is the bundled capture replayed once in process, following the
 /// controller's cookie secrets, as `fastpath replay --control` runs it.
 fn daemon_with_data_plane() -> Daemon {
-    use control::daemon::{DataPlane, LiveSecrets, QueueHandle, WorkerHandle};
+    use control::daemon::{DataPlane, LiveSecrets};
     use fastpath::replay::{CaptureReader, NullSink, Replay, ReplaySettings};
     use fastpath::syncookie::{CookieSecrets, SynCookies};
     let dir = tempfile::tempdir().unwrap();
@@ -104,28 +104,7 @@ fn daemon_with_data_plane() -> Daemon {
             clock: None,
         }),
     );
-    controller.set_data_plane(DataPlane {
-        kind: "replay",
-        iface: None,
-        queues: vec![QueueHandle {
-            queue: 0,
-            core: None,
-            stats: replay.stats(),
-            socket: None,
-        }],
-        workers: replay
-            .workers_mut()
-            .iter()
-            .map(|w| WorkerHandle {
-                service: w.service(),
-                index: w.index(),
-                counters: w.counters(),
-            })
-            .collect(),
-        pools: None,
-        xdp: None,
-        events: Vec::new(),
-    });
+    controller.set_data_plane(DataPlane::of_replay(&mut replay));
     let sock = dir.path().join("control.sock");
     let l = bind(&sock, None).unwrap();
     let server = Server::start(Arc::clone(&controller), l, sock.clone()).unwrap();

@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::call;
 use fastpath_cli::lab::{Lab, LabSpec, link_stat};
 use serde_json::Value;
 
@@ -612,30 +615,6 @@ fn the_live_bench_runs_every_handler_on_the_same_floods() {
             .iter()
             .any(|n| n.starts_with("fpbench-"))
     );
-}
-
-/// One HTTP/1.1 request on a control socket; (status, parsed body).
-fn call(sock: &std::path::Path, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    use std::io::Write as _;
-    let mut s = std::os::unix::net::UnixStream::connect(sock)
-        .unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
 }
 
 const APPS: &str = "/client/v4/zones/z/spectrum/apps";

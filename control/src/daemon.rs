@@ -207,6 +207,36 @@ pub struct DataPlane {
     pub events: Vec<EventRing>,
 }
 
+impl DataPlane {
+    /// The data plane of an in-process replay: its one queue and its workers (`kind`
+    /// `replay`, no XDP program).
+    pub fn of_replay(replay: &mut fastpath::replay::Replay) -> DataPlane {
+        let stats = replay.stats();
+        let workers = replay.workers_mut();
+        DataPlane {
+            kind: "replay",
+            iface: None,
+            queues: vec![QueueHandle {
+                queue: 0,
+                core: None,
+                stats,
+                socket: None,
+            }],
+            workers: workers
+                .iter()
+                .map(|w| WorkerHandle {
+                    service: w.service(),
+                    index: w.index(),
+                    counters: w.counters(),
+                })
+                .collect(),
+            pools: None,
+            xdp: None,
+            events: workers.iter().map(|w| w.events()).collect(),
+        }
+    }
+}
+
 impl core::fmt::Debug for DataPlane {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DataPlane")

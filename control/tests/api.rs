@@ -492,7 +492,7 @@ struct Live {
 }
 
 fn live() -> Live {
-    use control::daemon::{DataPlane, LiveSecrets, QueueHandle, WorkerHandle};
+    use control::daemon::{DataPlane, LiveSecrets};
     use fastpath::syncookie::{CookieSecrets, SynCookies};
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("edge.toml");
@@ -526,28 +526,7 @@ fn live() -> Live {
         clock: None,
     });
     let controller = Arc::new(controller);
-    controller.set_data_plane(DataPlane {
-        kind: "replay",
-        iface: None,
-        queues: vec![QueueHandle {
-            queue: 0,
-            core: None,
-            stats: replay.stats(),
-            socket: None,
-        }],
-        workers: replay
-            .workers_mut()
-            .iter()
-            .map(|w| WorkerHandle {
-                service: w.service(),
-                index: w.index(),
-                counters: w.counters(),
-            })
-            .collect(),
-        pools: None,
-        xdp: None,
-        events: replay.workers_mut().iter().map(|w| w.events()).collect(),
-    });
+    controller.set_data_plane(DataPlane::of_replay(&mut replay));
     let sock = dir.path().join("control.sock");
     let l = bind(&sock, None).unwrap();
     let server = Server::start(Arc::clone(&controller), l, sock.clone()).unwrap();

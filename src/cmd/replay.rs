@@ -16,7 +16,7 @@ use fastpath::tables::{SharedTables, Tables};
 use crate::cmd::report::Summary;
 use crate::common::{self, BUNDLED_CAPTURE, BUNDLED_CAPTURE_NAME};
 use crate::daemon::{ControlArgs, ControlPlane, Plane};
-use control::daemon::{DataPlane, QueueHandle, WorkerHandle};
+use control::daemon::DataPlane;
 
 /// Arguments of `fastpath replay`.
 #[derive(Debug, Args)]
@@ -287,28 +287,7 @@ pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
                 },
             )?;
             replay.follow_secrets(Arc::clone(&cp.secrets));
-            cp.set_data_plane(DataPlane {
-                kind: "replay",
-                iface: None,
-                queues: vec![QueueHandle {
-                    queue: 0,
-                    core: None,
-                    stats: replay.stats(),
-                    socket: None,
-                }],
-                workers: replay
-                    .workers_mut()
-                    .iter()
-                    .map(|w| WorkerHandle {
-                        service: w.service(),
-                        index: w.index(),
-                        counters: w.counters(),
-                    })
-                    .collect(),
-                pools: None,
-                xdp: None,
-                events: replay.workers_mut().iter().map(|w| w.events()).collect(),
-            })?;
+            cp.set_data_plane(DataPlane::of_replay(&mut replay))?;
             let _ = writeln!(
                 std::io::stderr(),
                 "fastpath: replaying {capture_name} with {} version {}, {}",

@@ -225,12 +225,25 @@ pub fn summary(v: &Value, rates: Option<&Rates>, measured: bool) -> String {
     out.push('\n');
     match v.get("xdp") {
         Some(x @ Value::Object(_)) => {
+            // The kernel's share, split by what each reason means: passed to the kernel's
+            // stack (not IP, not ours) or dropped.
+            let (mut passed, mut dropped) = (serde_json::Map::new(), serde_json::Map::new());
+            if let Some(m) = x.get("reasons").and_then(Value::as_object) {
+                for (k, n) in m {
+                    let pass = fastpath::Reason::ALL
+                        .iter()
+                        .find(|r| r.as_str() == k)
+                        .is_some_and(|r| r.verdict() == fastpath::Verdict::Pass);
+                    if pass { &mut passed } else { &mut dropped }.insert(k.clone(), n.clone());
+                }
+            }
             let _ = writeln!(
                 out,
-                "xdp: redirected {}, no socket {}; dropped: {}",
+                "xdp: redirected {}, no socket {}; passed: {}; dropped: {}",
                 num(x, "redirected"),
                 num(x, "no_socket"),
-                reasons(x.get("reasons"), 0)
+                reasons(Some(&Value::Object(passed)), 0),
+                reasons(Some(&Value::Object(dropped)), 0)
             );
         }
         _ => out.push_str("xdp: - (no XDP program: a replay)\n"),
@@ -399,7 +412,12 @@ mod test {
             assert!(row.contains(cell), "{cell} not in {row:?}");
         }
         assert!(s.contains("average since start"));
-        assert!(s.contains("xdp: redirected 1000, no socket 0; dropped: unconfigured_port 5\n"));
+        assert!(
+            s.contains(
+                "xdp: redirected 1000, no socket 0; passed: -; dropped: unconfigured_port 5\n"
+            ),
+            "{s}"
+        );
         assert!(
             s.contains("203.0.113.0/24  203.0.113.0/24  spectrum  syn_cookie 900\n"),
             "{s}"
