@@ -378,7 +378,8 @@ pub struct Running {
 
 /// The control daemon's state, shared by the socket's connections.
 pub struct Controller {
-    running: Mutex<Running>,
+    /// The running configuration, replaced whole by each change (readers clone the `Arc`).
+    running: Mutex<Arc<Running>>,
     installer: Mutex<Option<Box<dyn Installer>>>,
     tables: Arc<SharedTables>,
     persist: Option<PathBuf>,
@@ -452,8 +453,21 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    // The file may hold the cookie secret: a new one is private to its owner, an existing
+    // one keeps its mode.
+    let mode = std::fs::metadata(path).map_or(0o600, |m| {
+        use std::os::unix::fs::PermissionsExt as _;
+        m.permissions().mode() & 0o7777
+    });
+    // A temporary file left by a crash of an earlier process with the same pid.
+    let _ = std::fs::remove_file(&tmp);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         drop(f);
@@ -495,7 +509,7 @@ impl Controller {
         installer: Option<Box<dyn Installer>>,
     ) -> Controller {
         Controller {
-            running: Mutex::new(running),
+            running: Mutex::new(Arc::new(running)),
             installer: Mutex::new(installer),
             tables,
             persist,
@@ -513,13 +527,13 @@ impl Controller {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Running> {
+    fn lock(&self) -> MutexGuard<'_, Arc<Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A copy of the running configuration.
-    pub fn running(&self) -> Running {
-        self.lock().clone()
+    /// The running configuration (shared: cheap to take, even with 100k access rules).
+    pub fn running(&self) -> Arc<Running> {
+        Arc::clone(&self.lock())
     }
 
     /// The userspace tables.
@@ -833,7 +847,7 @@ impl Controller {
 
     fn apply_locked(
         &self,
-        running: &mut Running,
+        running: &mut Arc<Running>,
         config: Config,
         expected_version: Option<u64>,
         dry_run: bool,
@@ -859,7 +873,7 @@ impl Controller {
 
     fn try_apply(
         &self,
-        running: &mut Running,
+        running: &mut Arc<Running>,
         mut config: Config,
         expected_version: Option<u64>,
         dry_run: bool,
@@ -952,11 +966,11 @@ impl Controller {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(swap.as_nanos() as u64);
-        *running = Running {
+        *running = Arc::new(Running {
             config,
             compiled,
             version,
-        };
+        });
         Ok(ApplyOutcome {
             version,
             applied: true,

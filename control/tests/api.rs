@@ -896,6 +896,10 @@ fn restart_only_settings_are_refused_with_the_key_and_the_version_is_persisted()
     assert_eq!(s, 200);
     let text = std::fs::read_to_string(&d.file).unwrap();
     assert_eq!(control::daemon::version_of(&text), Some(2), "{text}");
+    // It may hold the cookie secret: a file the daemon creates is its owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&d.file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
     assert!(Config::from_toml_str(&text).is_ok());
 }
 

@@ -1,8 +1,8 @@
 //! `fastpath`: the L4 edge fast path.
 //!
 //! Subcommands: `replay` (captures through the pipeline), `bench` (throughput in memory),
-//! `explain` (why a frame gets its verdict), `run` (live on an interface), `lab` (namespaces to
-//! try it in), `gen` (traffic on AF_XDP TX).
+//! `explain` (why a frame gets its verdict), `run` (live on an interface, with the control
+//! socket), `lab` (namespaces to try it in), `gen` (traffic on AF_XDP TX).
 
 use clap::{Parser, Subcommand};
 use fastpath_cli::cmd;
@@ -26,7 +26,8 @@ enum Command {
     /// Explain the verdict of one frame: the reason and the table entries that decided it.
     Explain(cmd::explain::ExplainArgs),
     /// Serve an interface: the XDP program, one AF_XDP socket and pinned thread per RX queue,
-    /// the workers. Needs root. Stops on SIGINT/SIGTERM.
+    /// the workers, and the control socket for changes at run time. Needs root. Stops on
+    /// SIGINT/SIGTERM.
     Run(cmd::run::RunArgs),
     /// Build a lab of network namespaces (client, edge, origin) on documentation addresses and
     /// start the fast path in it (needs root); `--down` removes it.
@@ -39,9 +40,12 @@ enum Command {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // Every change through the control socket is logged with its peer's uid and pid.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,control=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match &cli.command {
