@@ -25,6 +25,9 @@ const FLOOD_RULE: &str =
 struct Daemon {
     child: Option<Child>,
     sock: PathBuf,
+    /// What it wrote on stderr so far (read all the time: a full pipe would block the daemon's
+    /// log writes, and with them its answers).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Daemon {
@@ -42,23 +45,32 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("fastpath replay starts");
+        let mut child = child;
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        {
+            let (mut pipe, log) = (child.stderr.take().unwrap(), std::sync::Arc::clone(&stderr));
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                    log.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
         let mut d = Daemon {
             child: Some(child),
             sock,
+            stderr,
         };
         let started = Instant::now();
         while UnixStream::connect(&d.sock).is_err() {
             if let Some(st) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                let mut err = String::new();
-                let _ = d
-                    .child
-                    .as_mut()
-                    .unwrap()
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err);
-                panic!("fastpath replay exited ({st}): {err}");
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "fastpath replay exited ({st}): {}",
+                    d.stderr.lock().unwrap()
+                );
             }
             assert!(started.elapsed() < Duration::from_secs(20), "no socket");
             std::thread::sleep(Duration::from_millis(20));
@@ -75,7 +87,11 @@ impl Daemon {
         let mut out = String::new();
         c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
         let st = c.wait().unwrap();
-        assert!(st.success(), "fastpath replay exited with {st}");
+        assert!(
+            st.success(),
+            "fastpath replay exited with {st}: {}",
+            self.stderr.lock().unwrap()
+        );
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("summary: {e}: {out}"))
     }
 
@@ -174,7 +190,19 @@ fn a_thousand_alternating_changes_during_a_replay_never_mix_two_configs_in_a_bat
         swaps.push(v["result"]["_change"]["swap_us"].as_u64().unwrap());
     }
     let stats = call(&d.sock, "GET", "/v1/stats", None).1;
+    let log = std::sync::Arc::clone(&d.stderr);
     let summary = d.stop();
+    // Every change was logged with who made it.
+    let log = log.lock().unwrap();
+    let uid = format!("uid={}", own_uid());
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("control change") && l.contains(&uid))
+            .count(),
+        1000,
+        "{}",
+        &log[..log.len().min(2000)]
+    );
 
     let lines = common::read_verdicts(&verdicts);
     let n = va.len() as u64;
@@ -234,6 +262,16 @@ fn a_thousand_alternating_changes_during_a_replay_never_mix_two_configs_in_a_bat
         swaps[990],
         stats["result"]["changes"]
     );
+}
+
+/// This process's uid.
+fn own_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap()
 }
 
 /// A SYN from 192.0.2.77 to `dst:port`, as hex.
