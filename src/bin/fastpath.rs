@@ -38,16 +38,21 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Every change through a daemon's control socket is logged with its peer's uid and pid
+    // (a benchmark's own thousands of changes are not).
+    let default_filter = match &cli.command {
+        Command::Bench(_) => "warn",
+        _ => "warn,control=info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            // Every change through the control socket is logged with its peer's uid and pid.
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,control=info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let result = match &cli.command {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Bench(a) => cmd::bench::run(a),
