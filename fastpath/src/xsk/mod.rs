@@ -195,6 +195,8 @@ pub struct XskQueue {
     zero_copy: bool,
     cfg: XskConfig,
     stats: Arc<XskStats>,
+    /// When the kernel's drop counters were last read while idle.
+    stats_read: std::time::Instant,
 }
 
 impl core::fmt::Debug for XskQueue {
@@ -333,6 +335,7 @@ impl XskQueue {
             zero_copy,
             cfg: cfg.clone(),
             stats: Arc::new(XskStats::default()),
+            stats_read: std::time::Instant::now(),
         };
         q.refill();
         Ok(q)
@@ -447,7 +450,9 @@ impl XskQueue {
 
     /// Copies the kernel's drop counters of this socket (`XDP_STATISTICS`) into the stats:
     /// frames the XDP program redirected here that never reached the RX ring. One
-    /// `getsockopt(2)`; called when idle, every few thousand batches and at the end.
+    /// `getsockopt(2)`; called when idle (at most every 100 ms, so a lightly loaded queue that
+    /// wakes for every few frames does not pay a second syscall per wakeup), every few thousand
+    /// batches and at the end.
     fn read_kernel_stats(&self) {
         if let Ok(k) = self.device.statistics_v2() {
             self.stats.kernel_rx_dropped.set(k.rx_dropped);
@@ -463,7 +468,10 @@ impl XskQueue {
             core::hint::spin_loop();
             return;
         }
-        self.read_kernel_stats();
+        if self.stats_read.elapsed() >= std::time::Duration::from_millis(100) {
+            self.read_kernel_stats();
+            self.stats_read = std::time::Instant::now();
+        }
         let mut p = libc::pollfd {
             fd: self.fd(),
             events: libc::POLLIN,
