@@ -35,6 +35,10 @@ enum Command {
     /// Send traffic on an interface through AF_XDP TX: a capture or a synthetic flood, as fast
     /// as the link takes or at a rate; reports packets per second sent. Needs root.
     Gen(cmd::generate::GenArgs),
+    /// Serve real origins for the lab and the tests: an HTTP server, a TCP echo that prints the
+    /// PROXY header it received, a UDP echo that speaks Simple Proxy Protocol. Stops on
+    /// SIGINT/SIGTERM or after --duration.
+    Origin(cmd::origin::OriginArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(a) => cmd::run::run(a),
         Command::Lab(a) => cmd::lab::run(a),
         Command::Gen(a) => cmd::generate::run(a),
+        Command::Origin(a) => cmd::origin::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ pub mod explain;
 pub mod generate;
 pub mod lab;
 pub mod livebench;
+pub mod origin;
 pub mod replay;
 pub mod report;
 pub mod run;
