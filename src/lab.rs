@@ -6,7 +6,7 @@
 //!  cl0 192.0.2.130/26  ───veth─── ed0 192.0.2.129/26  (XDP + AF_XDP)
 //!      2001:db8:c::2/64               2001:db8:c::1/64
 //!                                 eo0 192.0.2.62/26  ───veth─── or0 192.0.2.1-3,.50/26
-//!                                 lo: the config's edge IPs
+//!                                 lo: the config's prefixes (local routes of `fastpath run`)
 //! ```
 //!
 //! The client routes the config's prefixes through the edge; the edge routes the origin
@@ -18,6 +18,7 @@
 //! removed by [`Lab::down`] (and on drop), even when a test fails halfway.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -29,7 +30,7 @@ pub struct LabSpec {
     pub name: String,
     /// RX (and TX) queues of the client/edge veth pair.
     pub queues: u32,
-    /// Edge IPs to assign on the edge's loopback.
+    /// The config's edge IPs (the first IPv4 one is reached in VLAN 100).
     pub edge_ips: Vec<IpAddr>,
     /// The config's prefixes, routed from the client through the edge.
     pub prefixes: Vec<ipnet::IpNet>,
@@ -176,11 +177,17 @@ impl Lab {
             nsip(ns, &["link", "set", dev, "up"])?;
         }
         // Tagged frames must reach XDP with their tag in the frame: no VLAN offload on the pair.
+        // And the client computes its checksums as a NIC on a wire would (a veth peer otherwise
+        // leaves TCP and UDP checksums for the receiving stack, which the workers verify and
+        // the re-injected segments need whole); that also turns off segmentation offload, so
+        // every frame fits the fast path's frames as on a real link.
         for (ns, dev) in [(&c, "cl0"), (&e, "ed0")] {
             let _ = sh(Command::new("ip").args([
                 "netns", "exec", ns, "ethtool", "-K", dev, "txvlan", "off", "rxvlan", "off",
             ]));
         }
+        sh(Command::new("ip").args(["netns", "exec", &c, "ethtool", "-K", "cl0", "tx", "off"]))
+            .context("turning off the client's checksum offload (needs ethtool)")?;
         for a in &self.spec.origins {
             let s = match a {
                 IpAddr::V4(v) => format!("{v}/26"),
@@ -193,13 +200,8 @@ impl Lab {
             &o,
             &["-6", "route", "add", "default", "via", "2001:db8:0:1::1"],
         )?;
-        for a in &self.spec.edge_ips {
-            let s = match a {
-                IpAddr::V4(v) => format!("{v}/32"),
-                IpAddr::V6(v) => format!("{v}/128"),
-            };
-            nsip(&e, &["addr", "add", &s, "dev", "lo"])?;
-        }
+        // The edge IPs are not assigned here: `fastpath run` makes the whole prefixes local
+        // routes (AnyIP) itself, and removes them when it stops.
         // The client reaches our prefixes through the edge; the first edge IP through VLAN 100.
         for p in &self.spec.prefixes {
             let via = if p.addr().is_ipv4() {
@@ -287,12 +289,41 @@ impl Lab {
         c
     }
 
-    /// Removes everything the lab made (the veths go with their namespaces).
+    /// Starts real origins in the origin namespace: `fastpath origin ARGS` (see
+    /// [`origin_args`]), its lines going to `log`. Stopped when the returned handle drops, and
+    /// by [`Lab::down`] in any case.
+    ///
+    /// # Errors
+    /// The process cannot start, or says it cannot serve within 10 s.
+    pub fn start_origins(&self, exe: &Path, args: &[String], log: &Path) -> Result<Origins> {
+        let out =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.origin])
+            .arg(exe)
+            .arg("origin")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting fastpath origin")?;
+        let o = Origins {
+            child: Some(child),
+            log: log.to_path_buf(),
+        };
+        o.wait_listening()?;
+        Ok(o)
+    }
+
+    /// Removes everything the lab made: every process still running in its namespaces (the
+    /// fast path, the origins) is stopped, then the namespaces go (and their veths with them).
     pub fn down(&mut self) {
         if !self.up {
             return;
         }
         for ns in [&self.client, &self.edge, &self.origin] {
+            stop_processes_in(ns);
             let _ = Command::new("ip")
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())
@@ -307,6 +338,9 @@ impl Lab {
         let mut removed = Vec::new();
         for suffix in ["client", "edge", "origin"] {
             let ns = format!("{name}-{suffix}");
+            if existing.contains(&ns) {
+                stop_processes_in(&ns);
+            }
             if existing.contains(&ns)
                 && Command::new("ip")
                     .args(["netns", "del", &ns])
@@ -318,6 +352,127 @@ impl Lab {
         }
         removed
     }
+}
+
+/// Stops every process running in namespace `ns` (SIGTERM, then SIGKILL after 3 s).
+fn stop_processes_in(ns: &str) {
+    let pids = |sig: Option<&str>| -> Vec<String> {
+        let list: Vec<String> = Command::new("ip")
+            .args(["netns", "pids", ns])
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(sig) = sig
+            && !list.is_empty()
+        {
+            let _ = Command::new("kill")
+                .arg(sig)
+                .args(&list)
+                .stderr(Stdio::null())
+                .status();
+        }
+        list
+    };
+    if pids(Some("-TERM")).is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    while !pids(None).is_empty() {
+        if started.elapsed() > std::time::Duration::from_secs(3) {
+            pids(Some("-KILL"));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Real origins running in a lab's origin namespace (`fastpath origin`); stopped when dropped.
+#[derive(Debug)]
+pub struct Origins {
+    child: Option<std::process::Child>,
+    log: std::path::PathBuf,
+}
+
+impl Origins {
+    /// Everything the origins printed so far, a line per connection or datagram.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the first `listening` line: every address is bound before any is announced.
+    fn wait_listening(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let text = self.log();
+            if text.lines().any(|l| l.ends_with(": listening")) {
+                return Ok(());
+            }
+            if text.contains("fastpath: ") || started.elapsed() > std::time::Duration::from_secs(10)
+            {
+                bail!("the lab's origins did not start:\n{text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The process id (for `fastpath lab`, which leaves it running).
+    pub fn detach(mut self) -> Option<u32> {
+        self.child.take().map(|c| c.id())
+    }
+}
+
+impl Drop for Origins {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The `fastpath origin` arguments that serve every origin of a configuration: a TCP echo on
+/// each TCP app's origin ports (the first 1024 of a range), a UDP echo on each UDP app's, and
+/// an HTTP server on each CDN pool member.
+pub fn origin_args(c: &control::config::Compiled) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for a in &c.spec.apps {
+        let flag = match a.proto {
+            fastpath::tables::L4Proto::Tcp => "--echo",
+            fastpath::tables::L4Proto::Udp => "--udp-echo",
+        };
+        for o in &a.origins {
+            let hi = o.ports.hi.min(o.ports.lo.saturating_add(1023));
+            let host = match o.addr {
+                IpAddr::V4(v) => v.to_string(),
+                IpAddr::V6(v) => format!("[{v}]"),
+            };
+            let spec = if hi == o.ports.lo {
+                format!("{host}:{}", o.ports.lo)
+            } else {
+                format!("{host}:{}-{hi}", o.ports.lo)
+            };
+            if seen.insert((flag, spec.clone())) {
+                args.push(flag.to_string());
+                args.push(spec);
+            }
+        }
+    }
+    for m in &c.spec.cdn.pool {
+        if seen.insert(("--http", m.to_string())) {
+            args.push("--http".into());
+            args.push(m.to_string());
+        }
+    }
+    args
 }
 
 impl Drop for Lab {

@@ -69,7 +69,10 @@ fn reasons_capture_covers_every_reason() {
         .into_iter()
         .map(|(v, _)| v.reason)
         .collect();
-    for r in fastpath::Reason::ALL {
+    for r in fastpath::Reason::ALL
+        .into_iter()
+        .filter(|r| r.in_pipeline())
+    {
         assert!(
             seen.contains(r.as_str()),
             "no frame of reasons.pcap gets {r}"

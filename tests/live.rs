@@ -6,7 +6,6 @@
 //! Needs root, iproute2, tc, nft, nc and hping3. Without them each test skips with a loud
 //! message, unless `FASTPATH_REQUIRE_PRIVILEGED=1` (CI), which makes the skip a failure.
 
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,47 +13,15 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::call;
+use common::live::FastPath;
 use fastpath_cli::lab::{Lab, LabSpec, link_stat};
 use serde_json::Value;
 
 /// Live tests share two cores and run floods: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn privileged(test: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-    });
-    let missing: Vec<&str> = ["ip", "tc", "nft", "nc", "hping3"]
-        .into_iter()
-        .filter(|t| !have(t))
-        .collect();
-    if root && missing.is_empty() {
-        return true;
-    }
-    let why = if root {
-        format!("missing tools: {}", missing.join(", "))
-    } else {
-        "not root".to_string()
-    };
-    let msg = format!("SKIPPED {test}: needs root and ip, tc, nft, nc, hping3 ({why})");
-    assert!(
-        std::env::var("FASTPATH_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
-        "{msg} (FASTPATH_REQUIRE_PRIVILEGED=1)"
-    );
-    // Straight to the stderr stream: the test harness captures `eprintln!` of passing tests,
-    // and a skip must be seen.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {msg} !!!!!!!!\n");
-    false
+    common::live::privileged(test, &["ip", "tc", "nft", "nc", "hping3"])
 }
 
 fn lab_config() -> control::config::Compiled {
@@ -62,98 +29,22 @@ fn lab_config() -> control::config::Compiled {
     c.compile(1, &Default::default()).unwrap()
 }
 
+/// The lab with its origins running (the fast path carries every connection to one; they stop
+/// with the lab).
 fn lab(name: &str, queues: u32) -> Lab {
     let c = lab_config();
     let spec = fastpath_cli::cmd::lab::spec_for(name, queues, &c);
-    Lab::up(LabSpec { queues, ..spec }).unwrap_or_else(|e| panic!("building the lab: {e:#}"))
-}
-
-/// The fast path running in the lab's edge namespace; killed when dropped.
-struct FastPath {
-    child: Option<Child>,
-}
-
-impl FastPath {
-    fn start(lab: &Lab, config: Option<&std::path::Path>, extra: &[&str]) -> FastPath {
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &lab.edge,
-            env!("CARGO_BIN_EXE_fastpath"),
-            "run",
-            "--iface",
-            &lab.edge_iface,
-            "--json",
-            "--stats-every",
-            "0",
-        ]);
-        if let Some(c) = config {
-            cmd.arg("--config").arg(c);
-        }
-        if !extra.contains(&"--control") {
-            cmd.arg("--no-control");
-        }
-        cmd.args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("starting fastpath run");
-        // Wait for its start line.
-        let mut err = child.stderr.take().expect("piped");
-        let started = Instant::now();
-        let mut seen = String::new();
-        let mut buf = [0u8; 4096];
-        while !seen.contains("fastpath: serving") {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "fastpath did not start: {seen}"
-            );
-            let n = err.read(&mut buf).unwrap_or(0);
-            if n == 0 {
-                let status = child.wait();
-                panic!("fastpath exited ({status:?}): {seen}");
-            }
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        FastPath { child: Some(child) }
-    }
-
-    /// SIGKILL: no clean shutdown at all.
-    fn kill9(mut self) {
-        let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-KILL", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
-    }
-
-    /// SIGTERM, then the final counters.
-    fn stop(mut self) -> Value {
-        let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .expect("piped")
-            .read_to_string(&mut out)
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.success(), "fastpath exited with {status}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("final counters: {e}: {out}"))
-    }
-}
-
-impl Drop for FastPath {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    let lab =
+        Lab::up(LabSpec { queues, ..spec }).unwrap_or_else(|e| panic!("building the lab: {e:#}"));
+    let log = std::env::temp_dir().join(format!("{name}-origin.log"));
+    lab.start_origins(
+        std::path::Path::new(env!("CARGO_BIN_EXE_fastpath")),
+        &fastpath_cli::lab::origin_args(&c),
+        &log,
+    )
+    .unwrap_or_else(|e| panic!("starting the origins: {e:#}"))
+    .detach();
+    lab
 }
 
 /// `nc -z` from the client: Ok(()) when connected, Err(stderr) otherwise.
@@ -358,10 +249,12 @@ fn a_syn_flood_gets_one_syn_ack_per_syn_no_flow_and_a_legitimate_connect_succeed
     assert!(syn > 1000, "the flood reached the edge: {r}");
     assert_eq!(r["queues"][0]["tx_ring_full"], 0, "{r}");
     assert_eq!(syn, tx, "one SYN-ACK per SYN: {r}");
-    assert_eq!(
-        rx1 - rx0,
-        tx,
-        "the client's link received every SYN-ACK we sent"
+    // Besides the SYN-ACKs, the client's link carries the few segments the legitimate
+    // connection's kernel socket sent once it was handed off (its window probe, ACKs, FIN).
+    assert!(
+        (tx..=tx + 10).contains(&(rx1 - rx0)),
+        "the client's link received every SYN-ACK we sent: {} frames for {tx} SYN-ACKs",
+        rx1 - rx0
     );
     assert_eq!(
         reason(&r, "pipeline", "new_flow"),

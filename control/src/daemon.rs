@@ -37,13 +37,16 @@ pub struct Peer {
     pub pid: i32,
 }
 
-/// Installs compiled tables somewhere besides the userspace snapshot (the XDP maps).
+/// Installs compiled tables somewhere besides the userspace snapshot: the XDP maps, the local
+/// routes of the prefixes, the proxy workers' settings. It runs before the new snapshot is
+/// published, so the kernel side and the workers know a new app before the first packet is
+/// classified to it.
 pub trait Installer: Send {
-    /// Makes `tables` live, whole or not at all.
+    /// Makes `tables` (compiled from `compiled`) live, whole or not at all.
     ///
     /// # Errors
     /// What failed; the previous tables must still be live.
-    fn install(&mut self, tables: &Tables) -> Result<(), String>;
+    fn install(&mut self, tables: &Tables, compiled: &Compiled) -> Result<(), String>;
 }
 
 /// Why a change was refused.
@@ -188,6 +191,31 @@ pub struct XdpCounts {
 /// Reads the XDP program's counters.
 pub type XdpReader = Box<dyn Fn() -> Option<XdpCounts> + Send + Sync>;
 
+/// One app's (or the CDN's) traffic through the proxy workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppTraffic {
+    /// CDN or Spectrum.
+    pub service: Option<Service>,
+    /// The app's slot (`None` for the CDN).
+    pub app_slot: Option<u32>,
+    /// Connections and UDP flows open now.
+    pub open: u64,
+    /// Connections opened.
+    pub connects: u64,
+    /// Payload bytes from clients.
+    pub bytes_ingress: u64,
+    /// Payload bytes to clients.
+    pub bytes_egress: u64,
+    /// Connections that ended, by status code.
+    pub statuses: Vec<(u16, u64)>,
+}
+
+/// Reads the proxy workers' per-app traffic.
+pub type TrafficReader = Box<dyn Fn() -> Vec<AppTraffic> + Send + Sync>;
+
+/// Reads the proxy workers' connection analytics.
+pub type AnalyticsReader = Box<dyn Fn() -> fastpath::worker::Analytics + Send + Sync>;
+
 /// A running data plane's counters, registered with [`Controller::set_data_plane`].
 pub struct DataPlane {
     /// `xdp` (live on an interface) or `replay`.
@@ -205,6 +233,10 @@ pub struct DataPlane {
     /// The workers' connection-event rings, drained by
     /// [`Controller::drain_connection_events`].
     pub events: Vec<EventRing>,
+    /// The proxy workers' per-app traffic, when live.
+    pub traffic: Option<TrafficReader>,
+    /// The connection analytics of real connections, when live.
+    pub analytics: Option<AnalyticsReader>,
 }
 
 impl DataPlane {
@@ -233,6 +265,8 @@ impl DataPlane {
             pools: None,
             xdp: None,
             events: workers.iter().map(|w| w.events()).collect(),
+            traffic: None,
+            analytics: None,
         }
     }
 }
@@ -613,6 +647,7 @@ impl Controller {
                 "service": e.service.as_str(),
                 "app": apps.get(&e.app_slot),
                 "ip_version": if k.is_v6() { 6 } else { 4 },
+                "origin": e.origin.map(|o| o.to_string()),
                 "bytes_ingress": e.bytes_ingress,
                 "bytes_egress": e.bytes_egress,
                 "packets": e.packets,
@@ -938,7 +973,7 @@ impl Controller {
         })?;
         let mut installer = self.installer.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = installer.as_mut()
-            && let Err(e) = i.install(&tables)
+            && let Err(e) = i.install(&tables, &compiled)
         {
             // Put the previous file back: the running configuration did not change.
             let _ = running

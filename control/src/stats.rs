@@ -189,6 +189,15 @@ pub fn stats_json(c: &Controller) -> Value {
                     "open": w.counters.open.get(),
                     "evictions": w.counters.evictions.get(),
                     "backlog": dp.pools.as_ref().map(|p| p.backlog(w.service, usize::from(w.index))),
+                    "handoff": handoff_json(&w.counters),
+                    "bytes_ingress": w.counters.bytes_ingress.get(),
+                    "bytes_egress": w.counters.bytes_egress.get(),
+                    "origin_errors": w.counters.origin_errors.get(),
+                    "limit_connections": w.counters.limit_connections.get(),
+                    "backpressure": w.counters.backpressure.get(),
+                    "spp_invalid": w.counters.spp_invalid.get(),
+                    "bad_checksum": w.counters.bad_checksum.get(),
+                    "drained": w.counters.drained.get(),
                 })
             })
             .collect(),
@@ -208,6 +217,20 @@ pub fn stats_json(c: &Controller) -> Value {
         None => Value::Null,
     };
     v
+}
+
+/// The handoff counters of one worker: how many validated flows became kernel sockets, how
+/// many failed and why, and the segments that raced a handoff.
+fn handoff_json(c: &fastpath::worker::WorkerCounters) -> Value {
+    json!({
+        "ok": c.handoffs.get(),
+        "in_use": c.handoff_in_use.get(),
+        "no_memory": c.handoff_no_memory.get(),
+        "fd_limit": c.handoff_fd_limit.get(),
+        "failed": c.handoff_failed.get(),
+        "reinjected": c.reinjected.get(),
+        "stray": c.stray.get(),
+    })
 }
 
 /// Writes Prometheus text: one `# HELP` and `# TYPE` per family, then its samples.

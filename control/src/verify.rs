@@ -1574,6 +1574,7 @@ mod tests {
                     udp_ports: udp,
                     https_only,
                     pool: vec![],
+                    proxy_protocol: fastpath::tables::ProxyProtocol::V2,
                 },
                 access_rules: vec![],
             })

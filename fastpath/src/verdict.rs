@@ -73,11 +73,18 @@ pub enum Reason {
     OutOfState = 12,
     /// The worker's queue was full: `drop`.
     QueueFull = 13,
+    /// Live, decided by the XDP program: a segment of a flow that a kernel socket owns (the
+    /// worker made the validating ACK a socket), passed to it: `pass`. Never in replay, which
+    /// has no kernel sockets (those segments are `flow` there).
+    HandedOff = 14,
+    /// Live, decided by the XDP program: the frame arrived on an RX queue without an AF_XDP
+    /// socket: `drop` (the edge prefixes are local routes; the kernel must not answer them).
+    NoSocket = 15,
 }
 
 impl Reason {
     /// Number of reasons (size of per-reason counter arrays).
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 16;
 
     /// All reasons in numeric order.
     pub const ALL: [Reason; Reason::COUNT] = [
@@ -95,12 +102,14 @@ impl Reason {
         Reason::NewFlow,
         Reason::OutOfState,
         Reason::QueueFull,
+        Reason::HandedOff,
+        Reason::NoSocket,
     ];
 
     /// The verdict this reason implies.
     pub const fn verdict(self) -> Verdict {
         match self {
-            Reason::NotIp | Reason::NotOurs => Verdict::Pass,
+            Reason::NotIp | Reason::NotOurs | Reason::HandedOff => Verdict::Pass,
             Reason::Reset | Reason::SynCookie => Verdict::Tx,
             Reason::Flow | Reason::NewFlow => Verdict::Forward,
             Reason::Malformed
@@ -110,8 +119,15 @@ impl Reason {
             | Reason::UnconfiguredProtocol
             | Reason::FirewallBlock
             | Reason::OutOfState
-            | Reason::QueueFull => Verdict::Drop,
+            | Reason::QueueFull
+            | Reason::NoSocket => Verdict::Drop,
         }
+    }
+
+    /// Whether the userspace pipeline gives this reason (replay, `explain`); the others are
+    /// only the XDP program's, live.
+    pub const fn in_pipeline(self) -> bool {
+        !matches!(self, Reason::HandedOff | Reason::NoSocket)
     }
 
     /// The snake_case name used in JSON, pcapng comments and counters.
@@ -131,6 +147,8 @@ impl Reason {
             Reason::NewFlow => "new_flow",
             Reason::OutOfState => "out_of_state",
             Reason::QueueFull => "queue_full",
+            Reason::HandedOff => "handed_off",
+            Reason::NoSocket => "no_socket",
         }
     }
 

@@ -32,6 +32,11 @@ pub struct LabArgs {
     /// Build the namespaces but do not start the fast path.
     #[arg(long)]
     pub no_run: bool,
+    /// Do not start the origins (`fastpath origin` in the origin namespace: a TCP echo on
+    /// every TCP app's origin ports, a UDP echo on every UDP app's, an HTTP server on every CDN
+    /// pool member).
+    #[arg(long)]
+    pub no_origins: bool,
 }
 
 /// The lab spec for a compiled config.
@@ -64,6 +69,11 @@ fn pid_file(name: &str) -> PathBuf {
 
 fn log_file(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("fastpath-lab-{name}.log"))
+}
+
+/// What the lab's origins print: one line per connection or datagram.
+pub fn origin_log_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fastpath-lab-{name}-origin.log"))
 }
 
 /// The lab's own copy of its config: changes through the control socket rewrite it, never the
@@ -166,6 +176,21 @@ pub fn run(args: &LabArgs) -> Result<()> {
             String::from_utf8_lossy(&pid.stdout).trim(),
         )?;
     }
+    if !args.no_origins {
+        let exe = std::env::current_exe().context("finding the fastpath binary")?;
+        match lab.start_origins(
+            &exe,
+            &crate::lab::origin_args(&loaded.compiled),
+            &origin_log_file(&args.name),
+        ) {
+            // It keeps running in the origin namespace: `--down` stops it.
+            Ok(o) => drop(o.detach()),
+            Err(e) => {
+                lab.down();
+                return Err(e);
+            }
+        }
+    }
     // Leave it up: `--down` removes it.
     let c = lab.client.clone();
     let edge = lab.edge.clone();
@@ -188,27 +213,47 @@ pub fn run(args: &LabArgs) -> Result<()> {
             config_file(&args.name).display()
         )?;
     }
+    if !args.no_origins {
+        writeln!(
+            out,
+            "its origins (what they received, PROXY headers included): tail -f {}",
+            origin_log_file(&args.name).display()
+        )?;
+    }
     writeln!(out, "try:")?;
+    let cdn_host = loaded
+        .compiled
+        .spec
+        .bindings
+        .iter()
+        .find(|b| b.service == fastpath::Service::Cdn && b.cidr.addr().is_ipv4())
+        .and_then(|b| b.cidr.hosts().next());
+    if let (Some(ip), false) = (cdn_host, loaded.compiled.spec.cdn.pool.is_empty()) {
+        writeln!(
+            out,
+            "  ip netns exec {c} curl -s http://{ip}/        # the CDN: its pool member answers, naming you from the PROXY header"
+        )?;
+    }
     for app in &loaded.compiled.spec.apps {
         for ip in &app.edge_ips {
-            let host = if ip.is_ipv6() {
-                format!("[{ip}]")
-            } else {
-                ip.to_string()
-            };
             match app.proto {
                 fastpath::tables::L4Proto::Tcp => writeln!(
                     out,
-                    "  ip netns exec {c} nc -vz -w 3 {ip} {}        # {} (tcp/{}): connects",
-                    app.ports.lo, app.id, app.ports
+                    "  echo hello | ip netns exec {c} nc -N -w 3 {ip} {}        # {} (tcp/{}, PROXY {}): the origin echoes",
+                    app.ports.lo,
+                    app.id,
+                    app.ports,
+                    app.proxy_protocol.as_str()
                 )?,
                 fastpath::tables::L4Proto::Udp => writeln!(
                     out,
-                    "  echo hi | ip netns exec {c} nc -u -w 1 {ip} {}   # {} (udp/{})",
-                    app.ports.lo, app.id, app.ports
+                    "  echo hi | ip netns exec {c} nc -u -w 1 {ip} {}   # {} (udp/{}, PROXY {}): the origin echoes",
+                    app.ports.lo,
+                    app.id,
+                    app.ports,
+                    app.proxy_protocol.as_str()
                 )?,
             }
-            let _ = host;
         }
     }
     if let Some(ip) = spec.edge_ips.iter().find(|a| a.is_ipv4()) {
@@ -225,6 +270,13 @@ pub fn run(args: &LabArgs) -> Result<()> {
         out,
         "  ip netns exec {c} ping -c 2 192.0.2.129       # the edge's own address: the kernel answers"
     )?;
+    if !args.no_run {
+        writeln!(
+            out,
+            "  fastpathctl --socket {} events --follow   # every connection: connect, then disconnect or an error, with its status code",
+            socket_file(&args.name).display()
+        )?;
+    }
     writeln!(out, "remove it: fastpath lab --down --name {}", args.name)?;
     Ok(())
 }

@@ -419,6 +419,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "live bench {round}/{rounds}: UDP flood against the kernel (nftables)"
         )?;
         nft(&lab.edge, &kernel_ruleset(&c.spec))?;
+        // The kernel alone owns our prefixes the way `fastpath run` makes them its own: as
+        // local routes (the fast path removed its own when it stopped).
+        for p in &c.spec.prefixes {
+            sh(Lab::exec(&lab.edge, "ip").args([
+                "route",
+                "add",
+                "local",
+                &p.cidr.to_string(),
+                "dev",
+                "lo",
+            ]))?;
+        }
         sh(Lab::exec(&lab.edge, "sysctl").args(["-qw", "net.ipv4.tcp_syncookies=2"]))?;
         let before = nft_drops(&lab.edge)?;
         let g = b.generate("--udp-flood", udp_target)?;
@@ -447,6 +459,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         rows.push(b.row(syn, "kernel", &g, s1 - s0, r1 - r0));
         drop(listener);
         sh(Lab::exec(&lab.edge, "nft").args(["delete", "table", "inet", "fpbench"]))?;
+        for p in &c.spec.prefixes {
+            sh(Lab::exec(&lab.edge, "ip").args([
+                "route",
+                "del",
+                "local",
+                &p.cidr.to_string(),
+                "dev",
+                "lo",
+            ]))?;
+        }
 
         writeln!(
             log,

@@ -16,16 +16,19 @@ use clap::{Args, ValueEnum};
 use fastpath::pipeline::Pipeline;
 use fastpath::stats::QueueStats;
 use fastpath::tables::{SharedTables, Tables};
-use fastpath::worker::{Timeouts, WorkerCounters, WorkerPools};
+use fastpath::worker::{PacketPool, WorkerCounters, WorkerPools};
 use fastpath::xsk::{XskConfig, XskQueue, XskStats, ZeroCopy};
 use fastpath::{Reason, Verdict};
+use fastpath_proxy::routes::LocalRoutes;
+use fastpath_proxy::{Proxy, Settings};
 use fastpath_xdp::{ModeRequest, XdpProgram, abi};
 use serde::Serialize;
 
 use crate::cmd::report::Mix;
 use crate::common;
 use crate::daemon::{ControlArgs, ControlPlane, DEFAULT_SOCKET, Plane};
-use control::daemon::{DataPlane, Installer, QueueHandle, WorkerHandle, XdpCounts};
+use control::config::Compiled;
+use control::daemon::{AppTraffic, DataPlane, Installer, QueueHandle, WorkerHandle, XdpCounts};
 
 /// XDP attach mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,16 +186,53 @@ fn with_xdp<T>(xdp: &SharedXdp, f: impl FnOnce(&mut XdpProgram) -> T) -> Option<
         .map(f)
 }
 
-/// Writes applied changes into the XDP maps (their inactive generation, then one flip).
-struct XdpInstaller(SharedXdp);
+/// Makes applied changes live besides the userspace snapshot: the local routes of the
+/// prefixes (added before anything else, removed after), the XDP maps (their inactive
+/// generation, then one flip) and the proxy workers' settings.
+struct XdpInstaller {
+    xdp: SharedXdp,
+    routes: Arc<std::sync::Mutex<LocalRoutes>>,
+    settings: Arc<arc_swap::ArcSwap<Settings>>,
+}
 
 impl Installer for XdpInstaller {
-    fn install(&mut self, tables: &Tables) -> Result<(), String> {
-        match with_xdp(&self.0, |x| x.install(tables)) {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("the XDP program is detached (shutting down)".into()),
+    fn install(&mut self, tables: &Tables, compiled: &Compiled) -> Result<(), String> {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let before: Vec<ipnet::IpNet> = routes.added().copied().collect();
+        let mut wanted = prefixes(compiled);
+        wanted.extend(before.iter().copied());
+        // New prefixes become local first; old ones go only once the maps no longer serve them.
+        routes.sync(&wanted).map_err(|e| e.to_string())?;
+        match with_xdp(&self.xdp, |x| x.install(tables)) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                let _ = routes.sync(&before);
+                return Err(e.to_string());
+            }
+            None => return Err("the XDP program is detached (shutting down)".into()),
         }
+        let _ = routes.sync(&prefixes(compiled));
+        self.settings.store(Arc::new(proxy_settings(compiled)));
+        Ok(())
+    }
+}
+
+/// The onboarded prefixes: the local routes of a running fast path.
+fn prefixes(c: &Compiled) -> Vec<ipnet::IpNet> {
+    c.spec.prefixes.iter().map(|p| p.cidr).collect()
+}
+
+/// The proxy workers' settings from the configuration.
+pub fn proxy_settings(c: &Compiled) -> Settings {
+    let p = &c.proxy;
+    Settings {
+        connect_timeout: Duration::from_secs(u64::from(p.connect_timeout_secs)),
+        idle_timeout: Duration::from_secs(u64::from(p.idle_timeout_secs)),
+        udp_idle_timeout: Duration::from_secs(u64::from(c.pipeline.udp_idle_secs)),
+        drain_timeout: Duration::from_secs(u64::from(p.drain_secs)),
+        max_connections: p.max_connections,
+        buffer_bytes: p.buffer_bytes,
+        splice: p.splice,
     }
 }
 
@@ -341,6 +381,25 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     if args.drop_all {
         return serve_drop_all(args, xdp, stop, log);
     }
+    // The edge prefixes become local (AnyIP) so that handed-off sockets can own their
+    // addresses; what a crashed predecessor left behind goes first.
+    let (routes, stale) = LocalRoutes::install(&args.iface, &prefixes(c))
+        .context("making the edge prefixes local routes (ip route add local PREFIX dev lo)")?;
+    if !stale.is_empty() {
+        writeln!(
+            log,
+            "fastpath: removed {} local route(s) that a fast path on {} left behind when it stopped uncleanly: {}",
+            stale.len(),
+            args.iface,
+            stale
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    let routes = Arc::new(std::sync::Mutex::new(routes));
+    let settings = Arc::new(arc_swap::ArcSwap::from_pointee(proxy_settings(c)));
     xdp.install(&tables.load())
         .context("writing the XDP maps")?;
     let zc = match args.zero_copy {
@@ -374,7 +433,11 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         args.config.as_deref(),
         Plane {
             tables: Arc::clone(&tables),
-            installer: Some(Box::new(XdpInstaller(Arc::clone(&xdp)))),
+            installer: Some(Box::new(XdpInstaller {
+                xdp: Arc::clone(&xdp),
+                routes: Arc::clone(&routes),
+                settings: Arc::clone(&settings),
+            })),
             seed,
             clock: None,
         },
@@ -411,28 +474,32 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         control.describe()
     )?;
 
-    // Workers, then the queue threads.
-    let (pools, workers) = WorkerPools::new(&c.workers, Timeouts::from(&c.pipeline));
-    let worker_counters: Vec<Arc<WorkerCounters>> = workers.iter().map(|w| w.counters()).collect();
-    let worker_handles: Vec<WorkerHandle> = workers
+    // The proxy workers, then the queue threads. Every forwarded packet is copied into a
+    // buffer of one pool that covers all worker queues.
+    let w = &c.workers;
+    let pool = PacketPool::new(
+        (w.cdn + w.spectrum) * w.queue_depth + 1024,
+        usize::from(mtu).next_power_of_two().clamp(2048, 65_536),
+    );
+    let (pools, queues) = WorkerPools::channels(&c.workers, Some(Arc::clone(&pool)))
+        .context("making the worker queues")?;
+    let worker_counters: Vec<Arc<WorkerCounters>> = queues.iter().map(|q| q.counters()).collect();
+    let worker_handles: Vec<WorkerHandle> = queues
         .iter()
-        .map(|w| WorkerHandle {
-            service: w.service(),
-            index: w.index(),
-            counters: w.counters(),
+        .map(|q| WorkerHandle {
+            service: q.service(),
+            index: q.index(),
+            counters: q.counters(),
         })
         .collect();
-    let event_rings = workers.iter().map(|w| w.events()).collect();
-    let worker_stop = Arc::new(AtomicBool::new(false));
-    let worker_threads: Vec<_> = workers
-        .into_iter()
-        .map(|w| {
-            let s = Arc::clone(&worker_stop);
-            std::thread::Builder::new()
-                .name(format!("fp-{}-{}", w.service(), w.index()))
-                .spawn(move || w.run(s, now_ns))
-        })
-        .collect::<std::io::Result<_>>()?;
+    let mut pipeline_cfg = c.pipeline.clone();
+    pipeline_cfg.handoff = true;
+    let hasher = Pipeline::new(0, &pipeline_cfg, &c.cookies, seed, mtu, pools.clone())
+        .hasher()
+        .clone();
+    let (proxy, event_rings) =
+        Proxy::start(queues, Arc::clone(&tables), Arc::clone(&settings), hasher)
+            .context("starting the proxy workers (they need CAP_NET_ADMIN and CAP_NET_RAW)")?;
     let mut live = Live {
         queues: Vec::new(),
         workers: worker_counters,
@@ -441,7 +508,14 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     let queue_stop = Arc::new(AtomicBool::new(false));
     for (i, s) in sockets.into_iter().enumerate() {
         let q = s.queue();
-        let mut p = Pipeline::new(q as u16, &c.pipeline, &c.cookies, seed, mtu, pools.clone());
+        let mut p = Pipeline::new(
+            q as u16,
+            &pipeline_cfg,
+            &c.cookies,
+            seed,
+            mtu,
+            pools.clone(),
+        );
         p.follow_secrets(Arc::clone(&control.secrets));
         live.queues
             .push((q, pin[i].map(|c| c.id), p.stats(), s.stats()));
@@ -485,6 +559,28 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
             }
         })),
         events: event_rings,
+        traffic: Some(Box::new({
+            let stats = proxy.stats();
+            move || {
+                stats
+                    .apps()
+                    .into_iter()
+                    .map(|a| AppTraffic {
+                        service: Some(a.service),
+                        app_slot: (a.app_slot != fastpath::worker::NO_APP).then_some(a.app_slot),
+                        open: a.open,
+                        connects: a.connects,
+                        bytes_ingress: a.bytes_ingress,
+                        bytes_egress: a.bytes_egress,
+                        statuses: a.statuses,
+                    })
+                    .collect()
+            }
+        })),
+        analytics: Some(Box::new({
+            let stats = proxy.stats();
+            move || stats.analytics()
+        })),
     })?;
 
     // Counters until told to stop.
@@ -507,13 +603,14 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     for t in threads {
         let _ = t.join();
     }
-    worker_stop.store(true, Ordering::Relaxed);
-    for t in worker_threads {
-        let _ = t.join();
-    }
+    proxy.stop();
     let counters = with_xdp(&xdp, |x| x.counters().unwrap_or_default()).unwrap_or_default();
-    // Detach: dropping the program closes its link.
+    // Detach: dropping the program closes its link. Then the local routes go.
     drop(xdp.lock().unwrap_or_else(|e| e.into_inner()).take());
+    routes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove_all();
     let report = RunReport {
         iface: args.iface.clone(),
         xdp_mode: mode.as_str().to_string(),

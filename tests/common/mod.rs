@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod live;
+
 use fastpath_cli::cmd::replay::{ReplayArgs, VerdictLine};
 
 /// A file in `pcaps/`.

@@ -15,10 +15,19 @@
  *   6. no binding                                                 -> XDP_DROP  no_binding
  *   7. not TCP/UDP                                                -> XDP_DROP  unconfigured_protocol
  *      TCP/UDP port nobody serves (binding without reset)         -> XDP_DROP  unconfigured_port
+ * Then, for TCP without SYN, one step userspace never sees:
+ *   9a. a segment of a flow that a kernel socket owns (the proxy workers made it from the
+ *       validating ACK with TCP_REPAIR)                          -> XDP_PASS  handed_off
+ *       (VLAN tags stripped first: the kernel has no VLAN device for them; its replies follow
+ *       its routes). Only sockets in a synchronized state count: never a listener, never
+ *       TIME_WAIT (a client that reuses its port must reach the cookie check again).
  * Everything else (and unconfigured ports of reset bindings, which userspace answers) goes to
- * the AF_XDP socket of the receiving queue.
+ * the AF_XDP socket of the receiving queue; a queue without a socket drops it (no_socket):
+ * the edge prefixes are local routes, so the kernel would answer them.
  *
- * Known gap: access rules (step 8) and the TCP gate (step 9) are userspace's.
+ * No SYN ever reaches the kernel's TCP stack.
+ *
+ * Known gap: access rules (step 8) and the SYN-cookie gate (step 9) are userspace's.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -237,11 +246,75 @@ static __always_inline int port_served(__u32 gen, struct fp_dest *d, __u32 id, _
 
 static __always_inline int to_userspace(struct xdp_md *ctx)
 {
-	int act = bpf_redirect_map(&fp_xsks, ctx->rx_queue_index, XDP_PASS);
+	int act = bpf_redirect_map(&fp_xsks, ctx->rx_queue_index, XDP_DROP);
 
 	if (act == XDP_REDIRECT)
 		return count(ctx, FP_CTR_REDIRECTED, act);
-	return count(ctx, FP_CTR_NO_SOCKET, act);
+	return count(ctx, FP_NO_SOCKET, XDP_DROP);
+}
+
+/* Whether a kernel socket in a synchronized state owns this TCP 4-tuple (xdp_synproxy_kern.c
+ * does the same lookup). */
+static __always_inline int owned_by_kernel(struct xdp_md *ctx, void *data, void *end, __u32 l3_off,
+					   __be16 proto, struct tcphdr *t)
+{
+	struct bpf_sock_tuple tup = {};
+	struct bpf_sock *sk;
+	__u32 size, state;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + (l3_off & 0xff);
+
+		if ((void *)(ip + 1) > end)
+			return 0;
+		tup.ipv4.saddr = ip->saddr;
+		tup.ipv4.daddr = ip->daddr;
+		tup.ipv4.sport = t->source;
+		tup.ipv4.dport = t->dest;
+		size = sizeof(tup.ipv4);
+	} else {
+		struct ipv6hdr *ip6 = data + (l3_off & 0xff);
+
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		__builtin_memcpy(tup.ipv6.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(tup.ipv6.daddr, &ip6->daddr, 16);
+		tup.ipv6.sport = t->source;
+		tup.ipv6.dport = t->dest;
+		size = sizeof(tup.ipv6);
+	}
+	sk = bpf_skc_lookup_tcp(ctx, &tup, size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	state = sk->state;
+	bpf_sk_release(sk);
+	return state == BPF_TCP_ESTABLISHED || state == BPF_TCP_FIN_WAIT1 ||
+	       state == BPF_TCP_FIN_WAIT2 || state == BPF_TCP_CLOSE_WAIT ||
+	       state == BPF_TCP_LAST_ACK || state == BPF_TCP_CLOSING;
+}
+
+/* Removes n (1 or 2) VLAN tags in front of the IP header, keeping the MAC addresses; proto is
+ * the inner ethertype. Returns 0, or -1 when the frame cannot be changed. */
+static __always_inline int strip_vlans(struct xdp_md *ctx, __u32 n, __be16 proto)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	unsigned char macs[12];
+	struct ethhdr *eth;
+
+	if (data + 12 > end)
+		return -1;
+	__builtin_memcpy(macs, data, 12);
+	if (bpf_xdp_adjust_head(ctx, n == 1 ? 4 : 8))
+		return -1;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > end)
+		return -1;
+	__builtin_memcpy(eth, macs, 12);
+	eth->h_proto = proto;
+	return 0;
 }
 
 SEC("xdp")
@@ -254,6 +327,8 @@ int fastpath_xdp(struct xdp_md *ctx)
 	__u32 gen = active_gen();
 	struct l3 l3 = {};
 	__u16 proto, port;
+	__u8 tcp_flags = 0;
+	__u32 vlans = 0;
 	int rc;
 
 	/* 1. Link layer: Ethernet II and up to two VLAN tags. */
@@ -271,6 +346,7 @@ int fastpath_xdp(struct xdp_md *ctx)
 			return count(ctx, FP_MALFORMED, XDP_DROP);
 		proto = v->proto;
 		off += sizeof(*v);
+		vlans++;
 	}
 
 	/* 2 and 3. The IP header; our destinations. */
@@ -299,6 +375,7 @@ int fastpath_xdp(struct xdp_md *ctx)
 		/* Read the fields right after the check: the verifier only trusts this pointer. */
 		doff = t->doff;
 		port = bpf_ntohs(t->dest);
+		tcp_flags = ((__u8 *)t)[13];
 		if (l3.l4_off + sizeof(*t) > l3.end_off || doff < 5 || l3.l4_off + doff * 4 > l3.end_off)
 			return count(ctx, FP_MALFORMED, XDP_DROP);
 	} else if (l3.proto == IPPROTO_UDP) {
@@ -324,15 +401,30 @@ int fastpath_xdp(struct xdp_md *ctx)
 		return count(ctx, FP_UNCONFIGURED_PROTOCOL, XDP_DROP);
 	if (l3.dest->service == FP_SVC_CDN) {
 		if (port_served(gen, l3.dest, 0, l3.proto, port))
-			return to_userspace(ctx);
+			goto served;
 	} else if (l3.dest->flags & FP_DEST_EDGE) {
 		if (port_served(gen, l3.dest, l3.dest->ports_id, l3.proto, port))
-			return to_userspace(ctx);
+			goto served;
 	}
 	/* A binding that answers unconfigured ports: userspace sends the RST or ICMP error. */
 	if (l3.dest->flags & FP_DEST_RESET)
 		return to_userspace(ctx);
 	return count(ctx, FP_UNCONFIGURED_PORT, XDP_DROP);
+
+served:
+	/* 9a. A segment of a handed-off flow goes to its kernel socket. */
+	if (l3.proto == IPPROTO_TCP && !(tcp_flags & 0x02)) {
+		struct tcphdr *t = data + (l3.l4_off & 0x3fff);
+
+		if ((void *)(t + 1) > end)
+			return count(ctx, FP_MALFORMED, XDP_DROP);
+		if (owned_by_kernel(ctx, data, end, off, proto, t)) {
+			if (vlans && strip_vlans(ctx, vlans, proto) < 0)
+				return count(ctx, FP_MALFORMED, XDP_DROP);
+			return count(ctx, FP_HANDED_OFF, XDP_PASS);
+		}
+	}
+	return to_userspace(ctx);
 }
 
 /* The benchmarks' baseline: drop everything, counted. */

@@ -21,14 +21,15 @@ enum fp_reason {
 	FP_NO_BINDING = 4,
 	FP_UNCONFIGURED_PORT = 5,
 	FP_UNCONFIGURED_PROTOCOL = 6,
-	FP_REASONS = 14,
+	FP_HANDED_OFF = 14,	/* a segment of a flow a kernel socket owns: passed to it */
+	FP_NO_SOCKET = 15,	/* to be redirected, but no AF_XDP socket on this queue: dropped */
+	FP_REASONS = 16,
 };
 
 /* Counter slots after the reasons. */
-#define FP_CTR_REDIRECTED 14      /* handed to the queue's AF_XDP socket */
-#define FP_CTR_NO_SOCKET 15       /* to be redirected, but no socket on this queue: passed */
-#define FP_CTR_DROP_ALL 16        /* the plain XDP_DROP program of the benchmarks */
-#define FP_COUNTERS 17
+#define FP_CTR_REDIRECTED 16      /* handed to the queue's AF_XDP socket */
+#define FP_CTR_DROP_ALL 17        /* the plain XDP_DROP program of the benchmarks */
+#define FP_COUNTERS 18
 
 /* One counter slot (per CPU). */
 struct fp_counter {

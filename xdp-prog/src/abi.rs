@@ -6,13 +6,14 @@
 use fastpath::Reason;
 
 /// Counter slot: handed to the queue's AF_XDP socket.
-pub const CTR_REDIRECTED: u32 = 14;
-/// Counter slot: to be redirected, but no socket on that queue (passed to the kernel).
-pub const CTR_NO_SOCKET: u32 = 15;
+pub const CTR_REDIRECTED: u32 = 16;
+/// Counter slot: to be redirected, but no socket on that queue (dropped): the reason
+/// [`Reason::NoSocket`].
+pub const CTR_NO_SOCKET: u32 = Reason::NoSocket as u32;
 /// Counter slot: the plain `XDP_DROP` program of the benchmarks.
-pub const CTR_DROP_ALL: u32 = 16;
+pub const CTR_DROP_ALL: u32 = 17;
 /// Number of counter slots.
-pub const COUNTERS: u32 = 17;
+pub const COUNTERS: u32 = 18;
 
 /// `fp_dest.kind`: onboarded, no binding.
 pub const DEST_PREFIX: u8 = 0;
@@ -225,7 +226,6 @@ mod test {
             }
         };
         assert_eq!(value("FP_CTR_REDIRECTED"), u64::from(CTR_REDIRECTED));
-        assert_eq!(value("FP_CTR_NO_SOCKET"), u64::from(CTR_NO_SOCKET));
         assert_eq!(value("FP_CTR_DROP_ALL"), u64::from(CTR_DROP_ALL));
         assert_eq!(value("FP_COUNTERS"), u64::from(COUNTERS));
         assert_eq!(value("FP_DEST_PREFIX"), u64::from(DEST_PREFIX));
@@ -246,6 +246,8 @@ mod test {
             ("FP_NO_BINDING", Reason::NoBinding),
             ("FP_UNCONFIGURED_PORT", Reason::UnconfiguredPort),
             ("FP_UNCONFIGURED_PROTOCOL", Reason::UnconfiguredProtocol),
+            ("FP_HANDED_OFF", Reason::HandedOff),
+            ("FP_NO_SOCKET", Reason::NoSocket),
         ] {
             assert_eq!(value(name), r as u64, "{name}");
         }

@@ -433,7 +433,7 @@ impl XdpProgram {
 
     /// Runs `frame` through the main program once (`BPF_PROG_TEST_RUN`) and returns its action
     /// (`XDP_DROP` 1, `XDP_PASS` 2, ...). A redirect to a queue without a socket comes back
-    /// as `XDP_PASS` and is counted in the `CTR_NO_SOCKET` slot.
+    /// as `XDP_DROP` and is counted as `no_socket` (the `CTR_NO_SOCKET` slot).
     ///
     /// # Errors
     /// [`XdpError::Program`].
@@ -464,6 +464,28 @@ impl XdpProgram {
         repeat: u32,
     ) -> Result<(u32, Duration), XdpError> {
         self.test_run_program(DROP_ALL, frame, repeat)
+    }
+
+    /// Runs `frame` once and returns the action and the frame as the program left it (a
+    /// stripped VLAN tag, for instance).
+    ///
+    /// # Errors
+    /// [`XdpError::Program`].
+    pub fn test_run_output(&mut self, frame: &[u8]) -> Result<(u32, Vec<u8>), XdpError> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let p = self.xdp(PROGRAM)?;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..TestRunOptions::default()
+        };
+        let r = p.test_run(opts).map_err(|source| XdpError::Program {
+            what: "BPF_PROG_TEST_RUN",
+            source,
+        })?;
+        out.truncate(r.data_size_out as usize);
+        Ok((r.return_value, out))
     }
 
     fn test_run_program(

@@ -110,14 +110,11 @@ fn check(capture: &str, config: &str) {
             .filter(|&s| after[s as usize].packets != before[s as usize].packets)
             .collect();
         let slot = slot_for(&t, f, *reason);
+        // Frames for userspace find no AF_XDP socket here: dropped as `no_socket`, never
+        // passed to the kernel.
         let want_action = match slot {
-            s if s == Reason::NotIp as u32
-                || s == Reason::NotOurs as u32
-                || s == abi::CTR_NO_SOCKET =>
-            {
-                2
-            } // XDP_PASS
-            _ => 1, // XDP_DROP
+            s if s == Reason::NotIp as u32 || s == Reason::NotOurs as u32 => 2, // XDP_PASS
+            _ => 1,                                                             // XDP_DROP
         };
         if moved != vec![slot] || action != want_action {
             bad.push(format!("frame {} ({what}): counted in {moved:?}, action {action}; want slot {slot}, action {want_action}", i + 1));
@@ -169,19 +166,35 @@ fn a_new_generation_replaces_the_old_whole() {
         .expect("the reset-binding SYN");
     p.install(&golden).unwrap();
     assert_eq!(
-        p.test_run(f).unwrap(),
-        2,
+        slot_of_run(&mut p, f),
+        abi::CTR_NO_SOCKET,
         "golden: to userspace (which answers with a RST)"
     );
     let g = p.install(&lab).unwrap().generation;
-    assert_eq!(p.test_run(f).unwrap(), 1, "lab: unconfigured port, dropped");
+    assert_eq!(
+        slot_of_run(&mut p, f),
+        Reason::UnconfiguredPort as u32,
+        "lab: unconfigured port, dropped"
+    );
     let g2 = p.install(&golden).unwrap().generation;
     assert_ne!(g, g2);
     assert_eq!(
-        p.test_run(f).unwrap(),
-        2,
+        slot_of_run(&mut p, f),
+        abi::CTR_NO_SOCKET,
         "back to golden: no stale entry of the lab left"
     );
+}
+
+/// Runs `f` once and returns the one counter slot that moved.
+fn slot_of_run(p: &mut XdpProgram, f: &[u8]) -> u32 {
+    let before = p.counters().unwrap();
+    p.test_run(f).unwrap();
+    let after = p.counters().unwrap();
+    let moved: Vec<u32> = (0..abi::COUNTERS)
+        .filter(|&s| after[s as usize].packets != before[s as usize].packets)
+        .collect();
+    assert_eq!(moved.len(), 1, "one slot per frame: {moved:?}");
+    moved[0]
 }
 
 /// Port sets held inline in the destination entry (few ranges) and in the port-set map (more
@@ -255,10 +268,13 @@ fn inline_ranges_and_port_sets_agree_with_the_pipeline() {
                 } else {
                     c.spec.cdn.tcp_ports.contains(&port)
                 });
-            let action = p.test_run(&f).unwrap();
             assert_eq!(
-                action,
-                if ours { 2 } else { 1 },
+                slot_of_run(&mut p, &f),
+                if ours {
+                    abi::CTR_NO_SOCKET // for userspace; no socket in a test run
+                } else {
+                    Reason::UnconfiguredPort as u32
+                },
                 "{dst:?} {} port {port}",
                 if udp { "udp" } else { "tcp" }
             );
@@ -266,4 +282,108 @@ fn inline_ranges_and_port_sets_agree_with_the_pipeline() {
         }
     }
     assert_eq!(checked, 36_000);
+}
+
+/// Runs `f` on a thread that moved into a new network namespace (it goes away with the
+/// thread, and everything made in it).
+fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: plain system call; it changes only this thread's namespace.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "unshare");
+        // The edge prefix is local (as `fastpath run` makes it); the client is behind a veth.
+        for args in [
+            &["link", "set", "lo", "up"][..],
+            &["route", "add", "local", "203.0.113.0/24", "dev", "lo"],
+            &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+            &["link", "set", "v0", "up"],
+            &["link", "set", "v1", "up"],
+            &["route", "add", "192.0.2.0/24", "dev", "v0"],
+        ] {
+            let ok = std::process::Command::new("ip").args(args).status();
+            assert!(ok.is_ok_and(|s| s.success()), "ip {args:?}");
+        }
+        f()
+    })
+    .join()
+    .expect("the namespace thread")
+}
+
+/// Segments of a flow a kernel socket owns go to that socket (VLAN tags stripped); its SYNs,
+/// and segments of other tuples, still go to userspace.
+#[test]
+fn segments_of_a_handed_off_flow_go_to_its_kernel_socket() {
+    if !privileged("segments_of_a_handed_off_flow_go_to_its_kernel_socket") {
+        return;
+    }
+    in_new_netns(|| {
+        let t = tables("edge-lab.toml");
+        let mut p = XdpProgram::load().unwrap();
+        p.install(&t).unwrap();
+        let negotiated = fastpath::worker::Negotiated {
+            mss: 1460,
+            client_isn: 1000,
+            edge_isn: 2000,
+            client_window: 1000,
+            edge_window: 65535,
+            ..Default::default()
+        };
+        // Kept in repair mode: established, and silent (no peer exists here).
+        let sock = fastpath_proxy::repair::Repairing::new(&fastpath_proxy::repair::Handoff {
+            client: "192.0.2.9:5000".parse().unwrap(),
+            edge: "203.0.113.10:22".parse().unwrap(),
+            negotiated: &negotiated,
+            payload: b"",
+            now_ms: 0,
+        })
+        .unwrap();
+        let frame = |sport: u16, syn: bool, vlan: Option<u16>| {
+            let b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6]);
+            let mut f = Vec::new();
+            match vlan {
+                Some(id) => {
+                    let tcp = b
+                        .single_vlan(etherparse::VlanId::try_new(id).unwrap())
+                        .ipv4([192, 0, 2, 9], [203, 0, 113, 10], 64)
+                        .tcp(sport, 22, 1001, 1000);
+                    let tcp = if syn { tcp.syn() } else { tcp.ack(2001) };
+                    tcp.write(&mut f, b"data").unwrap();
+                }
+                None => {
+                    let tcp = b
+                        .ipv4([192, 0, 2, 9], [203, 0, 113, 10], 64)
+                        .tcp(sport, 22, 1001, 1000);
+                    let tcp = if syn { tcp.syn() } else { tcp.ack(2001) };
+                    tcp.write(&mut f, b"data").unwrap();
+                }
+            }
+            f
+        };
+        let untagged = frame(5000, false, None);
+        assert_eq!(slot_of_run(&mut p, &untagged), Reason::HandedOff as u32);
+        let (action, out) = p.test_run_output(&untagged).unwrap();
+        assert_eq!((action, &out), (2, &untagged), "XDP_PASS, unchanged");
+        let tagged = frame(5000, false, Some(100));
+        assert_eq!(slot_of_run(&mut p, &tagged), Reason::HandedOff as u32);
+        let (action, out) = p.test_run_output(&tagged).unwrap();
+        assert_eq!(action, 2);
+        assert_eq!(
+            out, untagged,
+            "the kernel gets the frame without its VLAN tag"
+        );
+        assert_eq!(
+            slot_of_run(&mut p, &frame(5000, true, None)),
+            abi::CTR_NO_SOCKET,
+            "a SYN never goes to the kernel"
+        );
+        assert_eq!(
+            slot_of_run(&mut p, &frame(5001, false, None)),
+            abi::CTR_NO_SOCKET,
+            "another tuple goes to userspace"
+        );
+        // Closed in repair mode: gone at once, without a packet.
+        drop(sock);
+        assert_eq!(slot_of_run(&mut p, &untagged), abi::CTR_NO_SOCKET);
+    });
 }

@@ -87,6 +87,8 @@ pub struct Compiled {
     pub cookies: CookieConfig,
     /// Worker pool settings.
     pub workers: WorkerConfig,
+    /// How the workers carry flows to origins (`[proxy]`, as validated).
+    pub proxy: super::Proxy,
 }
 
 impl fmt::Debug for Compiled {
@@ -114,6 +116,7 @@ impl fmt::Debug for Compiled {
                 ),
             )
             .field("workers", &self.workers)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -212,6 +215,7 @@ impl Config {
                     .iter()
                     .map(|m| SocketAddr::new(m.addr, m.lo as u16))
                     .collect(),
+                proxy_protocol: self.cdn.proxy_protocol,
             },
             access_rules: self
                 .access_rules
@@ -231,6 +235,7 @@ impl Config {
             tcp_idle_secs: f.tcp_idle_secs,
             udp_idle_secs: f.udp_idle_secs,
             closing_secs: f.closing_secs,
+            handoff: false,
         };
         let s = &self.syn_cookies;
         let cookies = CookieConfig {
@@ -254,6 +259,7 @@ impl Config {
             pipeline,
             cookies,
             workers,
+            proxy: self.proxy.clone(),
         })
     }
 }

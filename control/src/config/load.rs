@@ -16,8 +16,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::{ConfigError, ConfigErrors, Rule};
 use super::{
-    AccessRule, Binding, Cdn, Config, Flows, Node, OriginPolicy, Pipeline, Prefix, SpectrumApp,
-    SynCookies, Workers,
+    AccessRule, Binding, Cdn, Config, Flows, Node, OriginPolicy, Pipeline, Prefix, Proxy,
+    SpectrumApp, SynCookies, Workers,
 };
 
 /// Top-level keys, in the order `docs/CONFIG.md` lists them.
@@ -27,6 +27,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "pipeline",
     "flows",
     "workers",
+    "proxy",
     "prefixes",
     "bindings",
     "cdn",
@@ -221,6 +222,7 @@ fn shape_errors(doc: &Spanned<DeTable<'_>>, index: &SpanIndex<'_>) -> Vec<Config
             "pipeline" => check::<Pipeline>(name, v, index, &mut out),
             "flows" => check::<Flows>(name, v, index, &mut out),
             "workers" => check::<Workers>(name, v, index, &mut out),
+            "proxy" => check::<Proxy>(name, v, index, &mut out),
             "prefixes" => check_each::<Prefix>(name, v, index, &mut out),
             "bindings" => check_each::<Binding>(name, v, index, &mut out),
             "cdn" => check::<Cdn>(name, v, index, &mut out),

@@ -74,6 +74,8 @@ pub struct Config {
     pub flows: Flows,
     /// The worker pools.
     pub workers: Workers,
+    /// How the workers carry flows to origins.
+    pub proxy: Proxy,
     /// Onboarded prefixes.
     pub prefixes: Vec<Prefix>,
     /// Service bindings; the longest prefix wins.
@@ -209,6 +211,43 @@ impl Default for Workers {
     }
 }
 
+/// `[proxy]`: how the workers carry flows to their origins. Unlike `[workers]`, these change at
+/// run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Proxy {
+    /// Seconds to wait for an origin to accept a connection (1..=300); then the client gets a
+    /// RST and the event status 522.
+    pub connect_timeout_secs: u32,
+    /// Seconds a TCP connection may be idle in both directions before the edge closes it
+    /// (1..=86400).
+    pub idle_timeout_secs: u32,
+    /// Seconds the open connections of an app that was deleted or moved to another origin may
+    /// still run (0..=86400; 0 closes them at once). New flows never go to the old origin.
+    pub drain_secs: u32,
+    /// Connections one worker holds at most (1..=16777216); a new flow past it gets a RST.
+    pub max_connections: usize,
+    /// Bytes a worker buffers for one connection, both directions together (8192..=67108864);
+    /// a slow side makes the relay wait, never buffer more.
+    pub buffer_bytes: usize,
+    /// Relay TCP with `splice(2)` through a pipe (no copy through userspace) instead of a copy
+    /// loop.
+    pub splice: bool,
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Proxy {
+            connect_timeout_secs: 10,
+            idle_timeout_secs: 3600,
+            drain_secs: 300,
+            max_connections: 65_536,
+            buffer_bytes: 256 * 1024,
+            splice: true,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -277,8 +316,12 @@ pub struct Cdn {
     pub udp_ports: Vec<u32>,
     /// Answer port 80 with a RST instead of serving it.
     pub https_only: bool,
-    /// The L7 proxies, as `tcp://IP:PORT`; subject to the origin policy.
+    /// The L7 proxies, as `tcp://IP:PORT`; subject to the origin policy. A flow's member is
+    /// chosen by Maglev consistent hashing.
     pub pool: Vec<OriginUrl>,
+    /// The PROXY header written to a pool member first: `v2` (default), `v1` or `off`.
+    #[serde(with = "value::proxy_protocol")]
+    pub proxy_protocol: ProxyProtocol,
 }
 
 impl Default for Cdn {
@@ -289,6 +332,7 @@ impl Default for Cdn {
             udp_ports: d.udp_ports.iter().map(|&p| u32::from(p)).collect(),
             https_only: d.https_only,
             pool: Vec::new(),
+            proxy_protocol: d.proxy_protocol,
         }
     }
 }

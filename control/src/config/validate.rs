@@ -216,6 +216,39 @@ fn settings(c: &Config, e: &mut Errors) {
         }
     }
 
+    let px = &c.proxy;
+    for (key, value, lo, hi) in [
+        (
+            "proxy.connect_timeout_secs",
+            u64::from(px.connect_timeout_secs),
+            1,
+            300,
+        ),
+        (
+            "proxy.idle_timeout_secs",
+            u64::from(px.idle_timeout_secs),
+            1,
+            86_400,
+        ),
+        ("proxy.drain_secs", u64::from(px.drain_secs), 0, 86_400),
+        (
+            "proxy.max_connections",
+            px.max_connections as u64,
+            1,
+            1 << 24,
+        ),
+        ("proxy.buffer_bytes", px.buffer_bytes as u64, 8192, 1 << 26),
+    ] {
+        if !(lo..=hi).contains(&value) {
+            e.push(
+                Rule::OutOfRange,
+                key,
+                Some(value.to_string()),
+                format!("out of range {lo}..={hi}"),
+            );
+        }
+    }
+
     let wd = WorkerConfig::default();
     let workers = |cfg: WorkerConfig| {
         cfg.validate()
@@ -449,6 +482,14 @@ fn cdn(c: &Config, e: &mut Errors) {
                 );
             }
         }
+    }
+    if c.cdn.proxy_protocol == ProxyProtocol::Simple {
+        e.push(
+            Rule::InvalidValue,
+            "cdn.proxy_protocol",
+            Some("\"simple\"".into()),
+            "the CDN pool speaks TCP: use \"v2\" (the default), \"v1\" or \"off\"",
+        );
     }
     for (i, m) in c.cdn.pool.iter().enumerate() {
         let key = format!("cdn.pool[{i}]");

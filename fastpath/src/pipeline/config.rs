@@ -13,6 +13,12 @@ pub struct PipelineConfig {
     pub udp_idle_secs: u32,
     /// How long a TCP flow lingers after the client's FIN, in seconds (its last ACKs still pass).
     pub closing_secs: u32,
+    /// Live with kernel-socket handoff (`fastpath run`): every validated TCP flow becomes a
+    /// kernel socket and the XDP program passes its later segments to the kernel, so the gate
+    /// only sees the segments that race the handoff. It keeps a TCP flow `closing_secs` instead
+    /// of `tcp_idle_secs`, and takes a valid cookie ACK on a tuple it still holds for a new
+    /// connection (the client reused its port). Off in replay and the benchmarks.
+    pub handoff: bool,
 }
 
 impl Default for PipelineConfig {
@@ -23,6 +29,7 @@ impl Default for PipelineConfig {
             tcp_idle_secs: 300,
             udp_idle_secs: 30,
             closing_secs: 10,
+            handoff: false,
         }
     }
 }

@@ -96,6 +96,10 @@ impl Outcome {
 pub struct GateFlow {
     /// The client sent FIN: the flow lingers for `closing_secs`.
     pub closing: bool,
+    /// TCP: the sequence number of the validating ACK (the client's ISN + 1).
+    pub start_seq: u32,
+    /// TCP: the acknowledgment number of the validating ACK (the cookie + 1).
+    pub start_ack: u32,
 }
 
 const NS: u64 = 1_000_000_000;
@@ -111,6 +115,7 @@ pub struct Pipeline {
     tcp_idle_ns: u64,
     udp_idle_ns: u64,
     closing_ns: u64,
+    handoff: bool,
     flows: FlowTable<GateFlow>,
     hasher: FlowHasher,
     workers: WorkerPools,
@@ -155,6 +160,7 @@ impl Pipeline {
             tcp_idle_ns: u64::from(cfg.tcp_idle_secs) * NS,
             udp_idle_ns: u64::from(cfg.udp_idle_secs) * NS,
             closing_ns: u64::from(cfg.closing_secs) * NS,
+            handoff: cfg.handoff,
             flows: FlowTable::with_capacity(cfg.flow_capacity, hasher.clone()),
             hasher,
             cookies: c,
@@ -422,6 +428,8 @@ impl Pipeline {
             ts_ns: now_ns,
             queue: self.queue,
             negotiated: Negotiated::default(),
+            handshake: false,
+            packet: None,
         };
         match tcp {
             Some(h) => {
@@ -438,26 +446,14 @@ impl Pipeline {
                 }
                 let closing_ns = self.closing_ns;
                 let hit = self.flows.get_hashed(&key, hash, now_ns).map(|e| {
-                    let closing = e.value().closing;
-                    if fl & (flags::FIN | flags::RST) == flags::FIN && !closing {
+                    let g = *e.value();
+                    if fl & (flags::FIN | flags::RST) == flags::FIN && !g.closing {
                         e.value_mut().closing = true;
                         e.set_timeout(closing_ns);
                     }
-                    closing
+                    g
                 });
-                if let Some(closing) = hit {
-                    trace.step(Step::FlowHit { closing });
-                    if fl & flags::RST != 0 {
-                        self.flows.remove(&key);
-                    }
-                    out.reason = self.dispatch(item, hash, worker, false, now_ns, 0);
-                    return out;
-                }
-                trace.step(Step::FlowMiss);
-                if fl & (flags::ACK | flags::SYN | flags::RST) != flags::ACK {
-                    out.reason = Reason::OutOfState;
-                    return out;
-                }
+                let payload_off = l3.l4_off + h.hdr_len;
                 let cookie = h.ack.wrapping_sub(1);
                 let isn = h.seq.wrapping_sub(1);
                 let tuple = CookieTuple {
@@ -466,9 +462,47 @@ impl Pipeline {
                     sport,
                     dport,
                 };
-                let checked = self
-                    .cookies
-                    .check(now_ns / NS, &tuple, isn, cookie, l3.is_v6());
+                let pure_ack = fl & (flags::ACK | flags::SYN | flags::RST) == flags::ACK;
+                let mut checked = None;
+                if let Some(g) = hit {
+                    let handshake = h.seq == g.start_seq && h.ack == g.start_ack;
+                    // With the handoff, a valid cookie ACK on a tuple the gate still holds is a
+                    // client that reused its port for a new connection: start over.
+                    let renewed = self.handoff && !handshake && pure_ack && {
+                        let c = self
+                            .cookies
+                            .check(now_ns / NS, &tuple, isn, cookie, l3.is_v6());
+                        let ok = c.is_ok();
+                        checked = Some(c);
+                        ok
+                    };
+                    if !renewed {
+                        trace.step(Step::FlowHit { closing: g.closing });
+                        if fl & flags::RST != 0 {
+                            self.flows.remove(&key);
+                        }
+                        item.handshake = handshake;
+                        out.reason = self.dispatch(
+                            item,
+                            hash,
+                            worker,
+                            None,
+                            now_ns,
+                            (f_of(buf, len), &l3, payload_off),
+                        );
+                        return out;
+                    }
+                    self.flows.remove(&key);
+                }
+                trace.step(Step::FlowMiss);
+                if !pure_ack {
+                    out.reason = Reason::OutOfState;
+                    return out;
+                }
+                let checked = checked.unwrap_or_else(|| {
+                    self.cookies
+                        .check(now_ns / NS, &tuple, isn, cookie, l3.is_v6())
+                });
                 trace.step(Step::CookieChecked {
                     cookie,
                     valid: checked.is_ok(),
@@ -479,11 +513,15 @@ impl Pipeline {
                     return out;
                 };
                 self.stats.cookies_valid.add(1);
-                let opts = frame::tcp_options(f_of(buf, len), &l3, &h);
+                let f = f_of(buf, len);
+                let opts = frame::tcp_options(f, &l3, &h);
                 let ts = opts
                     .timestamp
-                    .map(|(val, ecr)| (val, syncookie::decode_tsecr(ecr)));
-                let wishes = ts.map_or(TsOptions::default(), |(_, w)| w);
+                    .map(|(val, ecr)| (val, ecr, syncookie::decode_tsecr(ecr)));
+                let wishes = ts.map_or(TsOptions::default(), |(_, _, w)| w);
+                let window = f
+                    .get(l3.l4_off + 14..l3.l4_off + 16)
+                    .map_or(0, |w| u16::from_be_bytes([w[0], w[1]]));
                 item.kind = WorkKind::NewFlow;
                 item.negotiated = Negotiated {
                     mss: decoded.mss,
@@ -491,47 +529,75 @@ impl Pipeline {
                     edge_wscale: wishes.wscale.map(|_| self.wscale),
                     sack_perm: wishes.sack_perm,
                     ecn: wishes.ecn,
-                    ts_recent: ts.map(|(val, _)| val),
+                    ts_recent: ts.map(|(val, _, _)| val),
                     client_isn: isn,
                     edge_isn: cookie,
+                    client_window: window,
+                    edge_window: self.window,
+                    ts_ecr: ts.map_or(0, |(_, ecr, _)| ecr),
                 };
                 let closing = fl & flags::FIN != 0;
-                let timeout = if closing {
+                let timeout = if closing || self.handoff {
                     self.closing_ns
                 } else {
                     self.tcp_idle_ns
                 };
-                out.reason = self.dispatch(item, hash, worker, true, now_ns, timeout);
+                let gate = GateFlow {
+                    closing,
+                    start_seq: h.seq,
+                    start_ack: h.ack,
+                };
+                out.reason = self.dispatch(
+                    item,
+                    hash,
+                    worker,
+                    Some((gate, timeout)),
+                    now_ns,
+                    (f, &l3, payload_off),
+                );
                 out
             }
             None => {
                 item.payload_len = (l3.l4_len().saturating_sub(8)) as u32;
+                let carried = (f_of(buf, len), &l3, l3.l4_off + 8);
                 if self.flows.get_hashed(&key, hash, now_ns).is_some() {
                     trace.step(Step::FlowHit { closing: false });
-                    out.reason = self.dispatch(item, hash, worker, false, now_ns, 0);
+                    out.reason = self.dispatch(item, hash, worker, None, now_ns, carried);
                     return out;
                 }
                 trace.step(Step::FlowMiss);
                 item.kind = WorkKind::NewFlow;
-                out.reason = self.dispatch(item, hash, worker, true, now_ns, self.udp_idle_ns);
+                let gate = (GateFlow::default(), self.udp_idle_ns);
+                out.reason = self.dispatch(item, hash, worker, Some(gate), now_ns, carried);
                 out
             }
         }
     }
 
-    /// Step 10: hands `item` to its worker; for a new flow, creates the gate entry only once the
-    /// worker has it.
+    /// Step 10: hands `item` to its worker (with its IP packet when packets are carried: the
+    /// frame, its L3 offsets and where the L4 payload starts); for a new flow (`new`: the gate
+    /// entry and its timeout), creates the gate entry only once the worker has it.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &mut self,
-        item: WorkItem,
+        mut item: WorkItem,
         hash: u64,
         worker: u16,
-        new: bool,
+        new: Option<(GateFlow, u64)>,
         now_ns: u64,
-        timeout_ns: u64,
+        (f, l3, payload_off): (&[u8], &frame::L3, usize),
     ) -> Reason {
+        if let Some(pool) = self.workers.packets() {
+            let packet = f
+                .get(l3.l3_off..l3.end)
+                .and_then(|ip| pool.take(ip, l3.l4_off - l3.l3_off, payload_off - l3.l3_off));
+            match packet {
+                Some(p) => item.packet = Some(p),
+                // No buffer: back-pressure, like a full queue (no flow state is created).
+                None => return Reason::QueueFull,
+            }
+        }
+        let key = item.key;
         if self
             .workers
             .push(item.service, usize::from(worker), item)
@@ -539,14 +605,14 @@ impl Pipeline {
         {
             return Reason::QueueFull;
         }
-        if new {
-            let closing = item.tcp_flags & flags::FIN != 0;
-            let _ =
-                self.flows
-                    .insert_hashed(item.key, hash, GateFlow { closing }, now_ns, timeout_ns);
-            Reason::NewFlow
-        } else {
-            Reason::Flow
+        match new {
+            Some((gate, timeout_ns)) => {
+                let _ = self
+                    .flows
+                    .insert_hashed(key, hash, gate, now_ns, timeout_ns);
+                Reason::NewFlow
+            }
+            None => Reason::Flow,
         }
     }
 

@@ -250,6 +250,8 @@ pub struct CdnSpec {
     pub https_only: bool,
     /// The L7 proxies the CDN worker hands flows to.
     pub pool: Vec<SocketAddr>,
+    /// The PROXY header the CDN worker writes to a pool member first (`V2` unless off).
+    pub proxy_protocol: ProxyProtocol,
 }
 
 impl Default for CdnSpec {
@@ -261,6 +263,7 @@ impl Default for CdnSpec {
             udp_ports: vec![],
             https_only: false,
             pool: vec![],
+            proxy_protocol: ProxyProtocol::V2,
         }
     }
 }

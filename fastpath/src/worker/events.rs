@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
+use core::net::SocketAddr;
+
 use crate::flow::FlowKey;
 use crate::stats::Counter;
 use crate::verdict::Service;
@@ -105,6 +107,9 @@ pub struct Event {
     pub packets: u64,
     /// Connection duration so far (ns).
     pub duration_ns: u64,
+    /// The origin (or CDN backend) the connection was carried to; `None` offline and before
+    /// one was chosen.
+    pub origin: Option<SocketAddr>,
 }
 
 /// A bounded ring of events: writing never blocks; when full, the oldest event is dropped and

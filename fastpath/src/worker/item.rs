@@ -1,5 +1,7 @@
-//! What the pipeline hands a worker: a fixed-size, `Copy` description of one packet of a flow.
+//! What the pipeline hands a worker: a fixed-size description of one packet of a flow and,
+//! live, the packet itself (in a buffer of a [`super::PacketPool`]).
 
+use super::Packet;
 use crate::flow::FlowKey;
 use crate::verdict::Service;
 
@@ -22,6 +24,13 @@ pub struct Negotiated {
     pub client_isn: u32,
     /// The edge's initial sequence number (the cookie).
     pub edge_isn: u32,
+    /// The window field of the validating ACK (unscaled; shift it by `client_wscale`).
+    pub client_window: u16,
+    /// The receive window the SYN-ACK announced (unscaled).
+    pub edge_window: u16,
+    /// The TSecr of the validating ACK: the TSval of our SYN-ACK, when timestamps were
+    /// negotiated. A socket taking over the flow must not send a smaller TSval.
+    pub ts_ecr: u32,
 }
 
 /// What kind of packet a [`WorkItem`] describes.
@@ -37,7 +46,7 @@ pub enum WorkKind {
 pub const NO_APP: u32 = u32::MAX;
 
 /// One packet of a flow, as handed to a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkItem {
     /// The client-side 5-tuple.
     pub key: FlowKey,
@@ -59,4 +68,10 @@ pub struct WorkItem {
     pub queue: u16,
     /// Negotiated TCP options (meaningful for a TCP [`WorkKind::NewFlow`]).
     pub negotiated: Negotiated,
+    /// A TCP segment of a known flow that repeats the flow's validating ACK (same sequence and
+    /// acknowledgment numbers: a retransmission, or the client's first data when the pure ACK
+    /// was lost). A worker whose handoff of the flow failed takes it as a new attempt.
+    pub handshake: bool,
+    /// The IP packet, when the pipeline carries packets (live); `None` in replay.
+    pub packet: Option<Packet>,
 }

@@ -8,7 +8,7 @@ use crossbeam_queue::ArrayQueue;
 
 use super::analytics::Analytics;
 use super::events::{Event, EventKind, EventRing, status};
-use super::{Negotiated, WorkItem, WorkKind, WorkerConfig};
+use super::{Doorbell, Negotiated, PacketPool, WorkItem, WorkKind, WorkerConfig};
 use crate::flow::{Entry, FlowHasher, FlowTable};
 use crate::pipeline::PipelineConfig;
 use crate::stats::Counter;
@@ -36,61 +36,157 @@ impl From<&PipelineConfig> for Timeouts {
     }
 }
 
+/// One worker's queue, doorbell and counters: what a queue thread pushes into and a worker
+/// drains.
+#[derive(Debug)]
+struct Channel {
+    queue: ArrayQueue<WorkItem>,
+    bell: Doorbell,
+}
+
 /// The sender side of all worker queues: cheap to clone, shared by every queue thread.
 #[derive(Debug, Clone)]
 pub struct WorkerPools {
-    queues: Arc<[Vec<Arc<ArrayQueue<WorkItem>>>; 2]>,
+    channels: Arc<[Vec<Arc<Channel>>; 2]>,
+    packets: Option<Arc<PacketPool>>,
+}
+
+/// The receiving side of one worker's queue (for workers other than [`Worker`]: the proxy
+/// workers of `fastpath-proxy`).
+#[derive(Debug)]
+pub struct WorkerQueue {
+    service: Service,
+    index: u16,
+    channel: Arc<Channel>,
+    counters: Arc<WorkerCounters>,
+}
+
+impl WorkerQueue {
+    /// The service.
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// The index within the service's pool.
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Takes the oldest item.
+    #[inline]
+    pub fn pop(&self) -> Option<WorkItem> {
+        self.channel.queue.pop()
+    }
+
+    /// Items waiting.
+    pub fn len(&self) -> usize {
+        self.channel.queue.len()
+    }
+
+    /// True when no item waits.
+    pub fn is_empty(&self) -> bool {
+        self.channel.queue.is_empty()
+    }
+
+    /// The doorbell the queue threads ring when they push into an armed queue.
+    pub fn doorbell(&self) -> &Doorbell {
+        &self.channel.bell
+    }
+
+    /// The worker's counters (shared with the control socket's readers).
+    pub fn counters(&self) -> Arc<WorkerCounters> {
+        Arc::clone(&self.counters)
+    }
 }
 
 impl WorkerPools {
-    /// Creates the queues and the workers that own their consumer sides.
+    /// Creates the queues and the accounting workers that own their consumer sides (replay,
+    /// benchmarks, tests).
+    ///
+    /// # Panics
+    /// When the doorbells' socket pairs cannot be made (out of file descriptors at start).
     pub fn new(cfg: &WorkerConfig, timeouts: Timeouts) -> (WorkerPools, Vec<Worker>) {
-        let mut workers = Vec::new();
-        let mut make = |service: Service, n: usize| -> Vec<Arc<ArrayQueue<WorkItem>>> {
+        let (pools, queues) =
+            WorkerPools::channels(cfg, None).expect("socket pairs for the worker doorbells");
+        let workers = queues
+            .into_iter()
+            .map(|q| Worker::new(q, cfg.flow_capacity, timeouts))
+            .collect();
+        (pools, workers)
+    }
+
+    /// Creates the queues and hands out their receiving sides, for workers of another kind.
+    /// With `packets`, the pipeline copies every forwarded packet into a buffer of that pool
+    /// ([`WorkItem::packet`]).
+    ///
+    /// # Errors
+    /// A doorbell's socket pair cannot be made (file descriptor limit).
+    pub fn channels(
+        cfg: &WorkerConfig,
+        packets: Option<Arc<PacketPool>>,
+    ) -> std::io::Result<(WorkerPools, Vec<WorkerQueue>)> {
+        let mut queues = Vec::new();
+        let mut make = |service: Service, n: usize| -> std::io::Result<Vec<Arc<Channel>>> {
             (0..n.max(1))
                 .map(|i| {
-                    let q = Arc::new(ArrayQueue::new(cfg.queue_depth.max(1)));
-                    workers.push(Worker::new(
+                    let c = Arc::new(Channel {
+                        queue: ArrayQueue::new(cfg.queue_depth.max(1)),
+                        bell: Doorbell::new()?,
+                    });
+                    queues.push(WorkerQueue {
                         service,
-                        i as u16,
-                        Arc::clone(&q),
-                        cfg.flow_capacity,
-                        timeouts,
-                    ));
-                    q
+                        index: i as u16,
+                        channel: Arc::clone(&c),
+                        counters: Arc::new(WorkerCounters::default()),
+                    });
+                    Ok(c)
                 })
                 .collect()
         };
-        let cdn = make(Service::Cdn, cfg.cdn);
-        let spectrum = make(Service::Spectrum, cfg.spectrum);
-        (
+        let cdn = make(Service::Cdn, cfg.cdn)?;
+        let spectrum = make(Service::Spectrum, cfg.spectrum)?;
+        Ok((
             WorkerPools {
-                queues: Arc::new([cdn, spectrum]),
+                channels: Arc::new([cdn, spectrum]),
+                packets,
             },
-            workers,
-        )
+            queues,
+        ))
     }
 
     /// Workers of `service` (at least one).
     #[inline]
     pub fn count(&self, service: Service) -> usize {
-        self.queues[service as usize].len()
+        self.channels[service as usize].len()
+    }
+
+    /// The pool forwarded packets are copied into, when packets are carried.
+    #[inline]
+    pub fn packets(&self) -> Option<&Arc<PacketPool>> {
+        self.packets.as_ref()
     }
 
     /// Hands `item` to worker `index` of `service`; a full queue gives it back (never blocks).
+    // Giving the item back by value is the point (as `ArrayQueue::push` does): no allocation,
+    // and its packet buffer returns to the pool when the caller drops it.
+    #[allow(clippy::result_large_err)]
     #[inline]
     pub fn push(&self, service: Service, index: usize, item: WorkItem) -> Result<(), WorkItem> {
-        match self.queues[service as usize].get(index) {
-            Some(q) => q.push(item),
+        match self.channels[service as usize].get(index) {
+            Some(c) => {
+                c.queue.push(item)?;
+                c.bell.ring();
+                Ok(())
+            }
             None => Err(item),
         }
     }
 
     /// Items waiting in the queue of worker `index` of `service`.
     pub fn backlog(&self, service: Service, index: usize) -> usize {
-        self.queues[service as usize]
+        self.channels[service as usize]
             .get(index)
-            .map_or(0, |q| q.len())
+            .map_or(0, |c| c.queue.len())
     }
 }
 
@@ -109,6 +205,40 @@ pub struct WorkerCounters {
     pub evictions: Counter,
     /// Flows open now.
     pub open: Counter,
+    /// Live: validated TCP flows that became kernel sockets.
+    pub handoffs: Counter,
+    /// Live: handoffs that failed because the 4-tuple is in use (a socket still holds it).
+    pub handoff_in_use: Counter,
+    /// Live: handoffs that failed for lack of kernel memory or buffers.
+    pub handoff_no_memory: Counter,
+    /// Live: handoffs that failed at the file descriptor limit.
+    pub handoff_fd_limit: Counter,
+    /// Live: handoffs that failed otherwise (a bad segment checksum included).
+    pub handoff_failed: Counter,
+    /// Live: segments that arrived before their flow's socket existed, re-injected into the
+    /// kernel once it did.
+    pub reinjected: Counter,
+    /// Live: segments of flows the worker does not hold (dropped).
+    pub stray: Counter,
+    /// Live: new flows refused because the worker holds `max_connections` (the client gets a
+    /// RST).
+    pub limit_connections: Counter,
+    /// Live: times a relay direction waited with its buffer full (a slow receiver).
+    pub backpressure: Counter,
+    /// Live: payload bytes from clients relayed to origins.
+    pub bytes_ingress: Counter,
+    /// Live: payload bytes from origins relayed to clients.
+    pub bytes_egress: Counter,
+    /// Live: origin connections that failed (refused, unreachable, timed out).
+    pub origin_errors: Counter,
+    /// Live: UDP datagrams from an origin without a valid Simple Proxy Protocol header
+    /// (dropped).
+    pub spp_invalid: Counter,
+    /// Live: datagrams or segments with a bad checksum (dropped).
+    pub bad_checksum: Counter,
+    /// Live: connections closed because their app was removed or moved and the drain timeout
+    /// passed.
+    pub drained: Counter,
 }
 
 /// Per-flow state of a worker.
@@ -135,12 +265,12 @@ pub struct FlowState {
 /// Buckets swept per `expire` call.
 const SWEEP_BUCKETS: usize = 256;
 
-/// One CDN or Spectrum worker.
+/// One CDN or Spectrum accounting worker (replay, benchmarks).
 #[derive(Debug)]
 pub struct Worker {
     service: Service,
     index: u16,
-    queue: Arc<ArrayQueue<WorkItem>>,
+    queue: WorkerQueue,
     flows: FlowTable<FlowState>,
     timeouts: Timeouts,
     events: EventRing,
@@ -149,25 +279,20 @@ pub struct Worker {
 }
 
 impl Worker {
-    fn new(
-        service: Service,
-        index: u16,
-        queue: Arc<ArrayQueue<WorkItem>>,
-        capacity: usize,
-        timeouts: Timeouts,
-    ) -> Worker {
+    fn new(queue: WorkerQueue, capacity: usize, timeouts: Timeouts) -> Worker {
+        let (service, index) = (queue.service, queue.index);
         // The flow-state table only needs a stable spread, not the gate's secret key: workers
         // only ever see flows the gate accepted.
         let hasher = FlowHasher::new(0x5eed_0000 ^ (u64::from(index) << 8) ^ service as u64);
         Worker {
             service,
             index,
+            counters: queue.counters(),
             queue,
             flows: FlowTable::with_capacity(capacity, hasher),
             timeouts,
             events: EventRing::new(65_536),
             analytics: Analytics::default(),
-            counters: Arc::new(WorkerCounters::default()),
         }
     }
 
@@ -209,6 +334,7 @@ impl Worker {
             bytes_egress: s.bytes_egress,
             packets: s.packets,
             duration_ns: now_ns.saturating_sub(e.created_ns()),
+            origin: None,
         };
         self.analytics.record(&ev);
         self.events.push(ev);
@@ -419,6 +545,8 @@ mod test {
             ts_ns: ts,
             queue: 0,
             negotiated: Negotiated::default(),
+            handshake: false,
+            packet: None,
         }
     }
 
@@ -545,7 +673,7 @@ mod test {
         let mut it = item(k, WorkKind::NewFlow, 0, 100, S);
         it.service = Service::Cdn;
         it.app_slot = NO_APP;
-        p.push(Service::Cdn, 0, it).unwrap();
+        p.push(Service::Cdn, 0, it.clone()).unwrap();
         w.poll(usize::MAX);
         w.expire(20 * S);
         assert_eq!(drain(w).len(), 1, "connect only: not idle yet");
@@ -557,7 +685,7 @@ mod test {
         );
         assert_eq!(ev[0].ts_ns, 31 * S, "ends when it went idle");
         // A flow that comes back after its timeout before a sweep: closed, then opened again.
-        p.push(Service::Cdn, 0, it).unwrap();
+        p.push(Service::Cdn, 0, it.clone()).unwrap();
         it.kind = WorkKind::Segment;
         it.ts_ns = 100 * S;
         p.push(Service::Cdn, 0, it).unwrap();
@@ -577,9 +705,9 @@ mod test {
     fn full_queue_gives_the_item_back() {
         let (p, _ws) = pools(2);
         let it = item(key(1, 6), WorkKind::NewFlow, flags::ACK, 0, S);
-        assert!(p.push(Service::Spectrum, 0, it).is_ok());
-        assert!(p.push(Service::Spectrum, 0, it).is_ok());
-        assert_eq!(p.push(Service::Spectrum, 0, it), Err(it));
+        assert!(p.push(Service::Spectrum, 0, it.clone()).is_ok());
+        assert!(p.push(Service::Spectrum, 0, it.clone()).is_ok());
+        assert_eq!(p.push(Service::Spectrum, 0, it.clone()), Err(it.clone()));
         assert_eq!(p.backlog(Service::Spectrum, 0), 2);
         assert!(p.push(Service::Spectrum, 9, it).is_err(), "no such worker");
     }
@@ -662,6 +790,7 @@ mod test {
             bytes_egress: 0,
             packets: 0,
             duration_ns: 0,
+            origin: None,
         };
         for ts in 1..=3 {
             e.ts_ns = ts;
