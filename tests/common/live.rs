@@ -51,6 +51,8 @@ pub fn privileged(test: &str, tools: &[&str]) -> bool {
 /// The fast path running in the lab's edge namespace; killed when dropped.
 pub struct FastPath {
     child: Option<Child>,
+    /// What it printed on stderr up to its `fastpath: serving` line.
+    pub started: String,
 }
 
 impl FastPath {
@@ -96,7 +98,10 @@ impl FastPath {
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
         std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        FastPath { child: Some(child) }
+        FastPath {
+            child: Some(child),
+            started: seen,
+        }
     }
 
     /// SIGKILL: no clean shutdown at all.
