@@ -363,15 +363,21 @@ fn proxy_v2_bytes(client: SocketAddr, proxy: SocketAddr) -> Vec<u8> {
     v
 }
 
-/// An origin in the origin namespace that accepts one connection, reads the first `n` bytes
-/// (the PROXY header under test) and the line after them, and answers `ok\n`.
-fn first_bytes_origin(lab: &Lab, addr: &str, n: usize) -> JoinHandle<(Vec<u8>, String)> {
+/// An origin in the origin namespace that accepts one connection, reads the PROXY header
+/// under test (a v1 line, or the 28 bytes of a v2 header for IPv4) and the line after it, and
+/// answers `ok\n`.
+fn first_bytes_origin(lab: &Lab, addr: &str, v2: bool) -> JoinHandle<(Vec<u8>, String)> {
     let l = listen(&lab.origin, addr, None, None);
     std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut head = vec![0u8; n];
-        s.read_exact(&mut head).unwrap();
+        let head = if v2 {
+            let mut h = vec![0u8; 28];
+            s.read_exact(&mut h).unwrap();
+            h
+        } else {
+            read_line(&s).into_bytes()
+        };
         let mut line = Vec::new();
         let mut b = [0u8; 1];
         while s.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
@@ -475,6 +481,7 @@ fn curl_reaches_nginx_and_the_origin_gets_the_proxy_header_byte_for_byte() {
     // Byte for byte, with the client's own port.
     for (port, v2) in [(7001u16, false), (7002, true)] {
         let edge = SocketAddr::new("203.0.113.20".parse().unwrap(), port);
+        let origin = first_bytes_origin(&e.lab, &format!("192.0.2.2:{port}"), v2);
         let client = connect_from(&e.lab.client, edge, None, None, None).unwrap();
         let me = client.local_addr().unwrap();
         let want = if v2 {
@@ -482,7 +489,6 @@ fn curl_reaches_nginx_and_the_origin_gets_the_proxy_header_byte_for_byte() {
         } else {
             proxy_v1_line(me, edge)
         };
-        let origin = first_bytes_origin(&e.lab, &format!("192.0.2.2:{port}"), want.len());
         (&client).write_all(b"after the header\n").unwrap();
         let mut ok = [0u8; 3];
         (&client).read_exact(&mut ok).unwrap();
@@ -564,12 +570,7 @@ type Transfer = (usize, Vec<u8>, Vec<u8>);
 
 /// The bulk origin: for each connection, hashes what arrives and sends 50 MB of stream
 /// `seed`, then half-closes; reports (received bytes, received hash, sent hash).
-fn bulk_origin(
-    l: TcpListener,
-    conns: usize,
-    seed: u64,
-    len: usize,
-) -> JoinHandle<Vec<Transfer>> {
+fn bulk_origin(l: TcpListener, conns: usize, seed: u64, len: usize) -> JoinHandle<Vec<Transfer>> {
     std::thread::spawn(move || {
         (0..conns)
             .map(|_| {
@@ -1198,6 +1199,25 @@ fn backends(log: &str) -> std::collections::BTreeMap<u16, String> {
         .collect()
 }
 
+/// The backends of the log lines after the first `skip`, once there are `n` of them (the
+/// origins print asynchronously).
+fn wait_backends(
+    o: &fastpath_cli::lab::Origins,
+    skip: usize,
+    n: usize,
+) -> std::collections::BTreeMap<u16, String> {
+    let started = Instant::now();
+    loop {
+        let log = o.log();
+        let later: String = log.lines().skip(skip).collect::<Vec<_>>().join("\n");
+        let b = backends(&later);
+        if b.len() >= n || started.elapsed() > Duration::from_secs(10) {
+            return b;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// 8. CDN: three backends chosen by Maglev; flows spread across them; removing one keeps the
 ///    others' open flows and moves about a third of new flows (and none of the others').
 #[test]
@@ -1234,7 +1254,7 @@ fn cdn_flows_spread_over_three_backends_and_a_removal_moves_only_its_own() {
             .collect()
     };
     let first = open("before");
-    let b1 = backends(&o.log());
+    let b1 = wait_backends(&o, 0, 60);
     assert_eq!(b1.len(), 60, "{}", o.log());
     for b in ["192.0.2.50:443", "192.0.2.51:443", "192.0.2.52:443"] {
         let n = b1.values().filter(|x| *x == b).count();
@@ -1280,10 +1300,8 @@ fn cdn_flows_spread_over_three_backends_and_a_removal_moves_only_its_own() {
     std::thread::sleep(Duration::from_millis(300));
     let before = o.log().lines().count();
     let second = open("after");
-    let log = o.log();
-    let later: String = log.lines().skip(before).collect::<Vec<_>>().join("\n");
-    let b2 = backends(&later);
-    assert_eq!(b2.len(), 60, "{later}");
+    let b2 = wait_backends(&o, before, 60);
+    assert_eq!(b2.len(), 60, "{}", o.log());
     let mut moved = 0;
     for p in &ports {
         if b1[p] == "192.0.2.52:443" {
@@ -1309,12 +1327,7 @@ fn cdn_flows_spread_over_three_backends_and_a_removal_moves_only_its_own() {
 }
 
 /// A client transfer of `len` bytes each way to `edge`, paced so that it takes a while.
-fn paced_transfer(
-    ns: &str,
-    edge: SocketAddr,
-    seed: u64,
-    len: usize,
-) -> JoinHandle<Transfer> {
+fn paced_transfer(ns: &str, edge: SocketAddr, seed: u64, len: usize) -> JoinHandle<Transfer> {
     let ns = ns.to_string();
     std::thread::spawn(move || {
         let c = connect_from(&ns, edge, None, None, None).unwrap();

@@ -128,6 +128,9 @@ pub fn explain(
     p.begin_batch(now_ns);
     let o: Outcome = p.process_traced(tables, now_ns, &mut buf, frame.len(), &mut path);
     p.end_batch();
+    if o.verdict() == fastpath::Verdict::Forward {
+        path.push(destination(tables, &o, frame));
+    }
     Explanation {
         length: frame.len(),
         verdict: o.verdict().as_str(),
@@ -154,6 +157,59 @@ pub fn explain(
             .flatten(),
         reply_hex: (o.tx_len > 0)
             .then(|| buf[..o.tx_len].iter().map(|b| format!("{b:02x}")).collect()),
+    }
+}
+
+/// Where the workers carry a forwarded frame's flow (live).
+fn destination(tables: &Tables, o: &Outcome, frame: &[u8]) -> String {
+    let header = |p: fastpath::tables::ProxyProtocol| match p {
+        fastpath::tables::ProxyProtocol::Off => "no PROXY header".to_string(),
+        fastpath::tables::ProxyProtocol::Simple => {
+            "the Simple Proxy Protocol header on every datagram".to_string()
+        }
+        p => format!("a PROXY {} header first", p.as_str()),
+    };
+    let dport = fastpath::wire::frame::parse_l2(frame)
+        .ok()
+        .and_then(|l2| {
+            fastpath::wire::frame::parse_l3(frame, &l2)
+                .ok()
+                .map(|l3| (l2, l3))
+        })
+        .and_then(|(_, l3)| {
+            frame
+                .get(l3.l4_off + 2..l3.l4_off + 4)
+                .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        });
+    match o.app.and_then(|a| tables.apps.get(a as usize)) {
+        Some(app) => {
+            let k = dport.map_or(0, |p| p.saturating_sub(app.ports.lo));
+            let origins: Vec<String> = app
+                .origins
+                .iter()
+                .map(|x| {
+                    std::net::SocketAddr::new(x.addr, x.ports.lo.saturating_add(k)).to_string()
+                })
+                .collect();
+            format!(
+                "carried to: origin {} (edge port offset {k}), with {}",
+                origins.join(" or "),
+                header(app.proxy_protocol)
+            )
+        }
+        None => format!(
+            "carried to: the cdn.pool member Maglev picks for this flow, of {} ({}), with {}",
+            tables.cdn.spec.pool.len(),
+            tables
+                .cdn
+                .spec
+                .pool
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            header(tables.cdn.spec.proxy_protocol)
+        ),
     }
 }
 

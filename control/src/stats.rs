@@ -202,6 +202,58 @@ pub fn stats_json(c: &Controller) -> Value {
             })
             .collect(),
     );
+    let app_id = |slot: Option<u32>| -> Value {
+        match slot {
+            None => Value::Null,
+            Some(s) => spec
+                .apps
+                .iter()
+                .find(|a| a.slot == s)
+                .map_or(json!(format!("slot {s}")), |a| json!(a.id)),
+        }
+    };
+    v["traffic"] = match dp.traffic.as_ref() {
+        None => Value::Null,
+        Some(read) => Value::Array(
+            read()
+                .into_iter()
+                .map(|t| {
+                    json!({
+                        "service": t.service.map(Service::as_str),
+                        "app": app_id(t.app_slot),
+                        "open": t.open,
+                        "connects": t.connects,
+                        "bytes_ingress": t.bytes_ingress,
+                        "bytes_egress": t.bytes_egress,
+                        "ends": t.statuses.iter().map(|(code, n)| (code.to_string(), json!(n))).collect::<Map<String, Value>>(),
+                    })
+                })
+                .collect(),
+        ),
+    };
+    v["analytics"] = match dp.analytics.as_ref() {
+        None => Value::Null,
+        Some(read) => Value::Array(
+            read()
+                .rows()
+                .map(|r| {
+                    json!({
+                        "service": r.service.as_str(),
+                        "app": app_id(r.app_slot),
+                        "event": r.event.as_str(),
+                        "ip_version": r.ip_version,
+                        "count": r.count,
+                        "bytes_ingress": r.bytes_ingress,
+                        "bytes_egress": r.bytes_egress,
+                        "duration_avg_ms": r.duration_avg_ms,
+                        "duration_median_ms": r.duration_median_ms,
+                        "duration_p90_ms": r.duration_p90_ms,
+                        "duration_p99_ms": r.duration_p99_ms,
+                    })
+                })
+                .collect(),
+        ),
+    };
     v["xdp"] = match dp.xdp.as_ref().and_then(|f| f()) {
         Some(x) => {
             let mut counts = [0u64; Reason::COUNT];
@@ -535,6 +587,161 @@ pub fn prometheus(c: &Controller) -> String {
             &l,
             w.counters.disconnects.get(),
         );
+    }
+    let workers_counter =
+        |p: &mut Prom,
+         name: &str,
+         help: &str,
+         f: &dyn Fn(&fastpath::worker::WorkerCounters) -> u64| {
+            p.family(name, "counter", help);
+            for w in &dp.workers {
+                let i = w.index.to_string();
+                p.sample(
+                    name,
+                    &[("service", w.service.as_str()), ("worker", &i)],
+                    f(&w.counters),
+                );
+            }
+        };
+    if dp.traffic.is_some() {
+        p.family(
+            "fastpath_handoffs_total",
+            "counter",
+            "Validated TCP flows made kernel sockets (result ok), and handoffs that failed, by reason; the segment is dropped and the client's retransmission tries again.",
+        );
+        for w in &dp.workers {
+            let i = w.index.to_string();
+            let c = &w.counters;
+            for (result, n) in [
+                ("ok", c.handoffs.get()),
+                ("in_use", c.handoff_in_use.get()),
+                ("no_memory", c.handoff_no_memory.get()),
+                ("fd_limit", c.handoff_fd_limit.get()),
+                ("failed", c.handoff_failed.get()),
+            ] {
+                p.sample(
+                    "fastpath_handoffs_total",
+                    &[
+                        ("service", w.service.as_str()),
+                        ("worker", &i),
+                        ("result", result),
+                    ],
+                    n,
+                );
+            }
+        }
+        workers_counter(
+            &mut p,
+            "fastpath_handoff_reinjected_total",
+            "Segments that reached userspace before their flow's kernel socket existed, put back into the kernel.",
+            &|c| c.reinjected.get(),
+        );
+        workers_counter(
+            &mut p,
+            "fastpath_worker_stray_total",
+            "Segments or datagrams of flows the worker does not hold, dropped.",
+            &|c| c.stray.get(),
+        );
+        workers_counter(
+            &mut p,
+            "fastpath_worker_limit_connections_total",
+            "New flows refused (RST) because the worker held proxy.max_connections.",
+            &|c| c.limit_connections.get(),
+        );
+        workers_counter(
+            &mut p,
+            "fastpath_worker_backpressure_total",
+            "Times a relay direction waited with its buffer (proxy.buffer_bytes) full for a slow receiver.",
+            &|c| c.backpressure.get(),
+        );
+        workers_counter(
+            &mut p,
+            "fastpath_worker_spp_invalid_total",
+            "UDP datagrams from an origin without a valid Simple Proxy Protocol header, dropped.",
+            &|c| c.spp_invalid.get(),
+        );
+        workers_counter(
+            &mut p,
+            "fastpath_worker_bad_checksum_total",
+            "Segments or datagrams with a bad TCP/UDP checksum, dropped by a worker.",
+            &|c| c.bad_checksum.get(),
+        );
+    }
+    if let Some(read) = dp.traffic.as_ref() {
+        let running = c.running();
+        let spec = &running.compiled.spec;
+        let traffic = read();
+        let label = |t: &crate::daemon::AppTraffic| -> String {
+            match t.app_slot {
+                None => String::new(),
+                Some(s) => spec
+                    .apps
+                    .iter()
+                    .find(|a| a.slot == s)
+                    .map_or_else(|| format!("slot {s}"), |a| a.id.clone()),
+            }
+        };
+        p.family(
+            "fastpath_app_connections_open",
+            "gauge",
+            "TCP connections and UDP flows open now, by service and app.",
+        );
+        for t in &traffic {
+            let app = label(t);
+            let sv = t.service.map_or("", Service::as_str);
+            p.sample(
+                "fastpath_app_connections_open",
+                &[("service", sv), ("app", &app)],
+                t.open,
+            );
+        }
+        p.family(
+            "fastpath_app_connects_total",
+            "counter",
+            "Connections and UDP flows opened, by service and app.",
+        );
+        for t in &traffic {
+            let app = label(t);
+            let sv = t.service.map_or("", Service::as_str);
+            p.sample(
+                "fastpath_app_connects_total",
+                &[("service", sv), ("app", &app)],
+                t.connects,
+            );
+        }
+        p.family(
+            "fastpath_app_bytes_total",
+            "counter",
+            "Payload bytes relayed, by service, app and direction (ingress: client to origin).",
+        );
+        for t in &traffic {
+            let app = label(t);
+            let sv = t.service.map_or("", Service::as_str);
+            for (dir, n) in [("ingress", t.bytes_ingress), ("egress", t.bytes_egress)] {
+                p.sample(
+                    "fastpath_app_bytes_total",
+                    &[("service", sv), ("app", &app), ("direction", dir)],
+                    n,
+                );
+            }
+        }
+        p.family(
+            "fastpath_app_connection_ends_total",
+            "counter",
+            "Connections that ended, by service, app and the Spectrum event log's status code.",
+        );
+        for t in &traffic {
+            let app = label(t);
+            let sv = t.service.map_or("", Service::as_str);
+            for (code, n) in &t.statuses {
+                let code = code.to_string();
+                p.sample(
+                    "fastpath_app_connection_ends_total",
+                    &[("service", sv), ("app", &app), ("status", &code)],
+                    n,
+                );
+            }
+        }
     }
     if let Some(pools) = &dp.pools {
         p.family(

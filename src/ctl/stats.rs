@@ -287,18 +287,144 @@ pub fn summary(v: &Value, rates: Option<&Rates>, measured: bool) -> String {
     if let Some(w) = v.get("workers").and_then(Value::as_array)
         && !w.is_empty()
     {
-        let mut t = Table::new(&["WORKER", "ITEMS", "CONNECTS", "DISCONNECTS", "BACKLOG"]);
-        t.right(1).right(2).right(3).right(4);
+        let mut t = Table::new(&[
+            "WORKER",
+            "ITEMS",
+            "CONNECTS",
+            "DISCONNECTS",
+            "OPEN",
+            "BACKLOG",
+        ]);
+        t.right(1).right(2).right(3).right(4).right(5);
         for x in w {
             t.row(vec![
                 format!("{} {}", text(x.get("service")), text(x.get("index"))),
                 num(x, "items").to_string(),
                 num(x, "connects").to_string(),
                 num(x, "disconnects").to_string(),
+                num(x, "open").to_string(),
                 num(x, "backlog").to_string(),
             ]);
         }
         out.push('\n');
+        out.push_str(&t.render());
+        // Live: the handoffs and the relays.
+        if w.iter()
+            .any(|x| x.get("handoff").is_some_and(|h| !h.is_null()))
+        {
+            let mut t = Table::new(&[
+                "WORKER",
+                "HANDOFFS",
+                "IN USE",
+                "NO MEMORY",
+                "FD LIMIT",
+                "FAILED",
+                "REINJECTED",
+                "STRAY",
+                "ORIGIN ERRORS",
+                "LIMIT",
+                "BACKPRESSURE",
+                "BYTES IN",
+                "BYTES OUT",
+            ]);
+            for i in 1..13 {
+                t.right(i);
+            }
+            for x in w {
+                let h = x.get("handoff").cloned().unwrap_or_default();
+                t.row(vec![
+                    format!("{} {}", text(x.get("service")), text(x.get("index"))),
+                    num(&h, "ok").to_string(),
+                    num(&h, "in_use").to_string(),
+                    num(&h, "no_memory").to_string(),
+                    num(&h, "fd_limit").to_string(),
+                    num(&h, "failed").to_string(),
+                    num(&h, "reinjected").to_string(),
+                    num(&h, "stray").to_string(),
+                    num(x, "origin_errors").to_string(),
+                    num(x, "limit_connections").to_string(),
+                    num(x, "backpressure").to_string(),
+                    num(x, "bytes_ingress").to_string(),
+                    num(x, "bytes_egress").to_string(),
+                ]);
+            }
+            out.push('\n');
+            out.push_str(&t.render());
+        }
+    }
+    if let Some(tr) = v.get("traffic").and_then(Value::as_array)
+        && !tr.is_empty()
+    {
+        let mut t = Table::new(&[
+            "SERVICE",
+            "APP",
+            "OPEN",
+            "CONNECTS",
+            "BYTES IN",
+            "BYTES OUT",
+            "ENDS BY STATUS",
+        ]);
+        t.right(2).right(3).right(4).right(5);
+        for x in tr {
+            let ends = x
+                .get("ends")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, n)| format!("{k} {}", n.as_u64().unwrap_or(0)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "-".into());
+            t.row(vec![
+                text(x.get("service")),
+                text(x.get("app")),
+                num(x, "open").to_string(),
+                num(x, "connects").to_string(),
+                num(x, "bytes_ingress").to_string(),
+                num(x, "bytes_egress").to_string(),
+                ends,
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&t.render());
+    }
+    if let Some(a) = v.get("analytics").and_then(Value::as_array)
+        && !a.is_empty()
+    {
+        let mut t = Table::new(&[
+            "SERVICE",
+            "APP",
+            "EVENT",
+            "IP",
+            "COUNT",
+            "BYTES IN",
+            "BYTES OUT",
+            "AVG MS",
+            "P50 MS",
+            "P90 MS",
+            "P99 MS",
+        ]);
+        for i in 3..11 {
+            t.right(i);
+        }
+        for x in a {
+            t.row(vec![
+                text(x.get("service")),
+                text(x.get("app")),
+                text(x.get("event")),
+                text(x.get("ip_version")),
+                num(x, "count").to_string(),
+                num(x, "bytes_ingress").to_string(),
+                num(x, "bytes_egress").to_string(),
+                float(x, "duration_avg_ms").map_or_else(|| "-".into(), |d| format!("{d:.1}")),
+                num(x, "duration_median_ms").to_string(),
+                num(x, "duration_p90_ms").to_string(),
+                num(x, "duration_p99_ms").to_string(),
+            ]);
+        }
+        out.push_str("\nconnection analytics (real connections, by app, event and IP version):\n");
         out.push_str(&t.render());
     }
 
@@ -380,7 +506,17 @@ mod test {
                         "reasons": {"syn_cookie": 900}}],
           "apps": [{"id": "ssh", "reasons": {"new_flow": 90}}],
           "workers": [{"service": "spectrum", "index": 0, "items": 3, "connects": 1,
-                       "disconnects": 0, "backlog": 0}],
+                       "disconnects": 0, "open": 1, "backlog": 0,
+                       "handoff": {"ok": 1, "in_use": 0, "no_memory": 0, "fd_limit": 0,
+                                   "failed": 0, "reinjected": 2, "stray": 0},
+                       "origin_errors": 0, "limit_connections": 0, "backpressure": 0,
+                       "bytes_ingress": 120, "bytes_egress": 4500}],
+          "traffic": [{"service": "spectrum", "app": "ssh", "open": 1, "connects": 1,
+                       "bytes_ingress": 120, "bytes_egress": 4500, "ends": {"200": 4, "521": 1}}],
+          "analytics": [{"service": "spectrum", "app": "ssh", "event": "disconnect",
+                         "ip_version": 4, "count": 4, "bytes_ingress": 100, "bytes_egress": 4000,
+                         "duration_avg_ms": 12.5, "duration_median_ms": 10,
+                         "duration_p90_ms": 20, "duration_p99_ms": 21}],
           "changes": {"applied": 3, "swap_us_p50": 350, "swap_us_p99": 900}
         })
     }
@@ -425,7 +561,19 @@ mod test {
         assert!(s.contains("ssh  new_flow 90\n"), "{s}");
         assert!(s.contains("cdn       -\n"), "{s}");
         assert!(
-            s.contains("spectrum 0      3         1            0        0\n"),
+            s.contains("spectrum 0      3         1            0     1        0\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("spectrum 0         1       0          0         0       0           2      0              0      0             0       120       4500\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("spectrum  ssh     1         1       120       4500  200 4, 521 1\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("spectrum  ssh  disconnect   4      4       100       4000    12.5      10      20      21\n"),
             "{s}"
         );
         assert!(

@@ -536,6 +536,7 @@ impl Pipeline {
                     edge_window: self.window,
                     ts_ecr: ts.map_or(0, |(_, ecr, _)| ecr),
                 };
+                trace.step(Step::Handoff(item.negotiated));
                 let closing = fl & flags::FIN != 0;
                 let timeout = if closing || self.handoff {
                     self.closing_ns

@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use crate::tables::{AccessRuleSpec, AppSpec, BindingSpec, L4Proto, PrefixSpec};
 use crate::verdict::Service;
 use crate::wire::tcp::flags;
+use crate::worker::Negotiated;
 
 /// One decision on the way of a frame.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +106,8 @@ pub enum Step<'a> {
         /// Worker index within the service's pool.
         index: u16,
     },
+    /// A validated TCP flow, handed to its worker to become a kernel socket.
+    Handoff(Negotiated),
 }
 
 /// Flag names, e.g. `SYN|ACK`.
@@ -244,6 +247,30 @@ impl fmt::Display for Step<'_> {
             }
             Step::FlowMiss => write!(f, "flow: none for this 5-tuple"),
             Step::Worker { service, index } => write!(f, "worker: {service} #{index}"),
+            Step::Handoff(n) => {
+                write!(
+                    f,
+                    "handoff: live, the worker makes this flow a kernel socket, established at once \
+                     (TCP_REPAIR: next seq {} ours, {} the client's; client MSS {}",
+                    n.edge_isn.wrapping_add(1),
+                    n.client_isn.wrapping_add(1),
+                    n.mss
+                )?;
+                if let (Some(c), Some(e)) = (n.client_wscale, n.edge_wscale) {
+                    write!(f, ", window scale {c}/{e}")?;
+                }
+                if n.sack_perm {
+                    write!(f, ", SACK")?;
+                }
+                if n.ts_recent.is_some() {
+                    write!(f, ", timestamps")?;
+                }
+                write!(
+                    f,
+                    "), this segment's payload in its receive queue; the XDP program passes \
+                     its later segments to it (handed_off)"
+                )
+            }
         }
     }
 }
