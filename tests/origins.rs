@@ -1541,3 +1541,110 @@ fn kill_9_leaves_no_route_program_or_socket_after_a_restart() {
     );
     drop(origin);
 }
+
+/// 11. The limits and the access rules on open connections: past `max_connections` a new flow
+///     gets a RST and is counted; a slow reader makes the relay wait (counted), never buffer
+///     more; a block rule added while a client is connected closes its connection with
+///     `clientFiltered` 403; a CDN pool member that refuses is skipped for the next one.
+#[test]
+fn limits_firewall_changes_and_a_refusing_pool_member() {
+    if !privileged("limits_firewall_changes_and_a_refusing_pool_member", TOOLS) {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut apps = tcp_app("lim", "5012", &["203.0.113.28"], "192.0.2.13:5012", "off");
+    apps.push_str("ip_firewall = true\n\n");
+    // One pool member listens; the other (first in many flows' Maglev order) refuses.
+    apps.push_str("[cdn]\npool = [\"tcp://192.0.2.53:443\", \"tcp://192.0.2.54:443\"]\n");
+    let cfg = config(&apps).replace(
+        "drain_secs = 2",
+        "drain_secs = 2\nmax_connections = 3\nbuffer_bytes = 16384",
+    );
+    let e = Edge::start("fpo-limits", &cfg);
+    let origin = echo_origin(&e.lab, "192.0.2.13:5012", 3);
+    let edge = sa("203.0.113.28:5012");
+    let held: Vec<TcpStream> = (0..3)
+        .map(|i| {
+            let c = connect_from(&e.lab.client, edge, None, None, None).unwrap();
+            (&c).write_all(b"x\n").unwrap();
+            assert_eq!(read_line(&c), "x\n", "connection {i}");
+            c
+        })
+        .collect();
+    // The RST may come before the client's connect() returns, or after.
+    let mut b = [0u8; 4];
+    let r =
+        connect_from(&e.lab.client, edge, None, None, None).and_then(|over| (&over).read(&mut b));
+    assert!(
+        matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "past max_connections: a RST ({r:?})"
+    );
+    assert_eq!(e.worker_sum(&["limit_connections"]), 1);
+
+    // A slow reader: the origin echoes 4 MB that the client reads only later.
+    let big = vec![b'y'; 4 << 20];
+    let writer = {
+        let c = held[0].try_clone().unwrap();
+        std::thread::spawn(move || (&c).write_all(&big).is_ok())
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        e.worker_sum(&["backpressure"]) > 0,
+        "the relay waited for the slow side"
+    );
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < 4 << 20 {
+        got += (&held[0]).read(&mut buf).unwrap();
+    }
+    assert!(writer.join().unwrap());
+
+    // The client's range is blocked now: its open connections close with 403.
+    let (status, v) = call(
+        &e.sock,
+        "POST",
+        "/client/v4/zones/z/firewall/access_rules/rules",
+        Some(
+            r#"{"id": "blk", "mode": "block", "configuration": {"target": "ip", "value": "192.0.2.130"}}"#,
+        ),
+    );
+    assert_eq!(status, 200, "{v}");
+    let rule = v["result"]["id"].as_str().unwrap().to_string();
+    let r = (&held[1]).read(&mut b);
+    assert!(
+        matches!(&r, Ok(0))
+            || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "closed: {r:?}"
+    );
+    e.wait_events("three clientFiltered", |ev| {
+        ev.iter()
+            .filter(|x| x["kind"] == "clientFiltered" && x["detail"]["status"] == 403)
+            .count()
+            == 3
+    });
+    drop(held);
+    assert_eq!(origin.join().unwrap(), 3);
+    let (status, v) = call(
+        &e.sock,
+        "DELETE",
+        &format!("/client/v4/zones/z/firewall/access_rules/rules/{rule}"),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+
+    // The CDN: only 192.0.2.54 listens; every connection is served.
+    let o = e.origins(&["--echo", "192.0.2.54:443"]);
+    for i in 0..10 {
+        let c = connect_from(&e.lab.client, sa("203.0.113.140:443"), None, None, None).unwrap();
+        (&c).write_all(b"cdn\n").unwrap();
+        assert_eq!(
+            read_line(&c),
+            "cdn\n",
+            "connection {i}: the refusing member was skipped"
+        );
+    }
+    let served = wait_backends(&o, 0, 10);
+    assert_eq!(served.len(), 10);
+    assert!(served.values().all(|b| b == "192.0.2.54:443"));
+    e.stop();
+}
