@@ -481,6 +481,23 @@ impl Drop for Lab {
     }
 }
 
+/// Runs `f` on a new thread inside network namespace `ns` (its sockets belong there).
+pub fn in_ns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: `file` is an open namespace file; setns changes only this thread.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
 /// A packet counter of `iface` in namespace `ns` (`rx_packets`, `tx_packets`, ...).
 pub fn link_stat(ns: &str, iface: &str, stat: &str) -> Result<u64> {
     let out = sh(Command::new("ip").args([

@@ -11,7 +11,6 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -25,7 +24,7 @@ mod common;
 
 use common::call;
 use common::live::{FastPath, privileged};
-use fastpath_cli::lab::{Lab, LabSpec};
+use fastpath_cli::lab::{Lab, LabSpec, in_ns};
 
 /// Live tests share two cores and run floods: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -186,19 +185,6 @@ impl Edge {
     fn stop(mut self) -> Value {
         self.fp.take().expect("running").stop()
     }
-}
-
-/// Runs `f` on a thread inside network namespace `ns`.
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: `file` is an open namespace file; setns changes only this thread.
-        #[allow(unsafe_code)]
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
 }
 
 fn rand_u64() -> u64 {

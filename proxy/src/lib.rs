@@ -26,4 +26,4 @@ pub mod target;
 pub mod udp;
 pub mod worker;
 
-pub use worker::{Proxy, Settings};
+pub use worker::{Feed, Proxy, Settings};

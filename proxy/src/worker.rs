@@ -148,6 +148,19 @@ struct Start {
     events: EventRing,
     hasher: FlowHasher,
     reinjector: Reinjector,
+    feed: Option<Feed>,
+}
+
+/// The benchmarks' baseline: a plain kernel listener whose accepted connections one worker
+/// carries as flows of one app (see [`Proxy::start_with_listener`]).
+#[derive(Debug)]
+pub struct Feed {
+    /// The listener (non-blocking).
+    pub listener: std::net::TcpListener,
+    /// The service of its connections.
+    pub service: Service,
+    /// The app slot of its connections.
+    pub app_slot: u32,
 }
 
 impl Proxy {
@@ -164,6 +177,23 @@ impl Proxy {
         settings: Arc<ArcSwap<Settings>>,
         hasher: FlowHasher,
     ) -> io::Result<(Proxy, Vec<EventRing>)> {
+        Proxy::start_with_listener(queues, tables, settings, hasher, None)
+    }
+
+    /// As [`Proxy::start`], and the first worker of `feed`'s service also carries the
+    /// connections a plain kernel listener accepts: the baseline the handoff is measured
+    /// against (`fastpath run --kernel-listener`), the same worker code from the accepted
+    /// socket on.
+    ///
+    /// # Errors
+    /// As [`Proxy::start`].
+    pub fn start_with_listener(
+        queues: Vec<WorkerQueue>,
+        tables: Arc<SharedTables>,
+        settings: Arc<ArcSwap<Settings>>,
+        hasher: FlowHasher,
+        mut feed: Option<Feed>,
+    ) -> io::Result<(Proxy, Vec<EventRing>)> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ProxyStats::default());
         let mut threads = Vec::new();
@@ -172,6 +202,7 @@ impl Proxy {
             let events = EventRing::new(65_536);
             rings.push(events.clone());
             let name = format!("fp-proxy-{}-{}", queue.service(), queue.index());
+            let service = queue.service();
             let start = Start {
                 queue,
                 tables: Arc::clone(&tables),
@@ -180,6 +211,11 @@ impl Proxy {
                 events,
                 hasher: hasher.clone(),
                 reinjector: Reinjector::new()?,
+                feed: if feed.as_ref().is_some_and(|f| f.service == service) {
+                    feed.take()
+                } else {
+                    None
+                },
             };
             let stop = Arc::clone(&stop);
             threads.push(
@@ -244,6 +280,7 @@ fn run_thread(s: Start, stop: &AtomicBool) {
         }
     };
     let local = tokio::task::LocalSet::new();
+    let feed = s.feed;
     let ctx = Rc::new(Ctx {
         service: s.queue.service(),
         counters: s.queue.counters(),
@@ -264,6 +301,16 @@ fn run_thread(s: Start, stop: &AtomicBool) {
         egress: Arc::default(),
         backpressure: Arc::default(),
     });
+    if let Some(f) = feed {
+        let me = Rc::clone(&ctx);
+        local.spawn_local(async move {
+            let _g = f.listener.set_nonblocking(true);
+            match tokio::net::TcpListener::from_std(f.listener) {
+                Ok(l) => me.feed(l, f.service, f.app_slot).await,
+                Err(e) => tracing::error!("proxy worker: cannot take the listener: {e}"),
+            }
+        });
+    }
     local.block_on(&rt, ctx.run(stop));
 }
 
@@ -472,6 +519,27 @@ impl Ctx {
             }
         };
         self.counters.handoffs.add(1);
+        self.adopt(
+            stream,
+            key,
+            item.service,
+            item.app_slot,
+            target,
+            (negotiated.client_isn, negotiated.edge_isn),
+        );
+    }
+
+    /// Takes an established client socket (a handoff, or an accepted connection of the
+    /// kernel-listener baseline) and carries it to `target`.
+    fn adopt(
+        self: &Rc<Self>,
+        stream: std::net::TcpStream,
+        key: FlowKey,
+        service: Service,
+        app_slot: u32,
+        target: Target,
+        isns: (u32, u32),
+    ) {
         if self.open_count() >= self.settings.load().max_connections {
             reset(&stream);
             self.counters.limit_connections.add(1);
@@ -481,31 +549,51 @@ impl Ctx {
         self.conns.borrow_mut().insert(
             key,
             Conn {
-                service: item.service,
-                app_slot: item.app_slot,
+                service,
+                app_slot,
                 origin: Cell::new(target.candidates[0]),
-                isns: (negotiated.client_isn, negotiated.edge_isn),
+                isns,
                 control: Rc::clone(&control),
             },
         );
-        let app = self.stats.app(item.service, item.app_slot);
+        let app = self.stats.app(service, app_slot);
         let started = wall_ns();
         self.emit(
             EventKind::Connect,
             status::OPENED,
             &key,
-            item.app_slot,
+            app_slot,
             started,
             (0, 0),
             Some(target.candidates[0]),
             &app,
         );
         let me = Rc::clone(self);
-        let slot = item.app_slot;
         tokio::task::spawn_local(async move {
-            me.serve_tcp(key, slot, stream, target, control, app, started)
+            me.serve_tcp(key, app_slot, stream, target, control, app, started)
                 .await;
         });
+    }
+
+    /// The kernel-listener baseline: connections the kernel accepted on `l` are carried like
+    /// handed-off ones, as flows of `service` and `app_slot`.
+    async fn feed(self: Rc<Self>, l: tokio::net::TcpListener, service: Service, app_slot: u32) {
+        loop {
+            let Ok((s, peer)) = l.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let (Ok(local), Ok(s)) = (s.local_addr(), s.into_std()) else {
+                continue;
+            };
+            let key = FlowKey::new(6, peer.ip(), peer.port(), local.ip(), local.port());
+            let hash = self.hasher.hash(&key);
+            let Some(target) = self.targets().target(service, app_slot, &key, hash) else {
+                self.counters.stray.add(1);
+                continue;
+            };
+            self.adopt(s, key, service, app_slot, target, (0, 0));
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -67,6 +67,18 @@ pub struct BenchArgs {
     /// With `--changes`: how many changes (default 1000 for one-app, 20 for rules-100k).
     #[arg(long, value_name = "N", requires = "changes")]
     pub change_count: Option<usize>,
+    /// Measure carrying flows to origins instead, live in lab namespaces (needs root): bulk
+    /// TCP throughput through the edge against the same transfer routed by the kernel alone,
+    /// and new connections per second through the handoff against the same proxy workers fed
+    /// by a plain kernel listener. `--seconds` is per connection-rate run.
+    #[arg(long, conflicts_with_all = ["live", "changes"])]
+    pub origins: bool,
+    /// With `--origins`: bytes per bulk transfer (each direction).
+    #[arg(long, default_value_t = 1 << 30, requires = "origins")]
+    pub bytes: u64,
+    /// With `--origins`: client threads opening connections at once.
+    #[arg(long, default_value_t = 4, requires = "origins")]
+    pub conns: usize,
 }
 
 /// The result of one queue thread.
@@ -318,6 +330,9 @@ fn run_queue(
 /// # Errors
 /// As [`execute`].
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.origins {
+        return crate::cmd::originbench::run(args);
+    }
     if args.live {
         return crate::cmd::livebench::run(args);
     }

@@ -74,12 +74,12 @@ pub struct LiveBench {
 }
 
 /// A process in a namespace that says on stderr when it is ready; stopped with SIGTERM.
-struct Served {
+pub(crate) struct Served {
     child: Option<Child>,
 }
 
 impl Served {
-    fn start(ns: &str, program: &str, args: &[&str], ready: &str) -> Result<Served> {
+    pub(crate) fn start(ns: &str, program: &str, args: &[&str], ready: &str) -> Result<Served> {
         let mut child = Lab::exec(ns, program)
             .args(args)
             .stdin(Stdio::null())
@@ -109,7 +109,7 @@ impl Served {
     }
 
     /// SIGTERM, then everything it printed on stdout.
-    fn stop(mut self) -> Result<String> {
+    pub(crate) fn stop(mut self) -> Result<String> {
         let mut child = self.child.take().context("not running")?;
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod lab;
 pub mod livebench;
 pub mod origin;
+pub mod originbench;
 pub mod replay;
 pub mod report;
 pub mod run;

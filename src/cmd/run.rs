@@ -93,6 +93,12 @@ pub struct RunArgs {
     /// no pipeline): the baseline of `fastpath bench --live`. Its count is `xdp_drop_all`.
     #[arg(long)]
     pub drop_all: bool,
+    /// The baseline of `fastpath bench --origins`: no XDP program and no AF_XDP sockets; the
+    /// kernel listens on IP:PORT itself (its own SYN handling and accept queue) and the same
+    /// proxy workers carry the accepted connections to the origin of the Spectrum app that
+    /// serves IP:PORT. The prefixes are made local routes as usual.
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "drop_all")]
+    pub kernel_listener: Option<std::net::SocketAddr>,
     /// The control socket.
     #[command(flatten)]
     pub control: ControlArgs,
@@ -377,6 +383,9 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     };
     let mtu = fastpath::xsk::mtu(&args.iface).unwrap_or(1500);
 
+    if let Some(addr) = args.kernel_listener {
+        return serve_kernel_listener(args, &loaded, seed, mtu, addr, stop, log);
+    }
     let mut xdp = XdpProgram::load().context("loading the XDP program")?;
     if args.drop_all {
         return serve_drop_all(args, xdp, stop, log);
@@ -654,6 +663,82 @@ fn request(mode: Mode) -> ModeRequest {
         Mode::Generic => ModeRequest::Generic,
         Mode::Auto => ModeRequest::Auto,
     }
+}
+
+/// `--kernel-listener`: the proxy workers fed by a plain kernel listener until told to stop.
+#[allow(clippy::too_many_arguments)]
+fn serve_kernel_listener(
+    args: &RunArgs,
+    loaded: &common::Loaded,
+    seed: [u8; 32],
+    mtu: u16,
+    addr: std::net::SocketAddr,
+    stop: &Arc<AtomicBool>,
+    log: &mut dyn Write,
+) -> Result<RunReport> {
+    let c = &loaded.compiled;
+    let app = c
+        .spec
+        .apps
+        .iter()
+        .find(|a| {
+            a.proto == fastpath::tables::L4Proto::Tcp
+                && a.edge_ips.contains(&addr.ip())
+                && a.ports.contains(addr.port())
+        })
+        .with_context(|| format!("--kernel-listener {addr}: no TCP Spectrum app serves it"))?;
+    let (mut routes, _) = LocalRoutes::install(&args.iface, &prefixes(c))
+        .context("making the edge prefixes local routes (ip route add local PREFIX dev lo)")?;
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("--kernel-listener {addr}: cannot listen"))?;
+    let tables = SharedTables::new(Tables::build(&c.spec).context("compiling the tables")?);
+    let (pools, queues) =
+        WorkerPools::channels(&c.workers, None).context("making the worker queues")?;
+    let counters: Vec<Arc<WorkerCounters>> = queues.iter().map(|q| q.counters()).collect();
+    let hasher = Pipeline::new(0, &c.pipeline, &c.cookies, seed, mtu, pools)
+        .hasher()
+        .clone();
+    let settings = Arc::new(arc_swap::ArcSwap::from_pointee(proxy_settings(c)));
+    let (proxy, _events) = Proxy::start_with_listener(
+        queues,
+        tables,
+        settings,
+        hasher,
+        Some(fastpath_proxy::Feed {
+            listener,
+            service: fastpath::Service::Spectrum,
+            app_slot: app.slot,
+        }),
+    )
+    .context("starting the proxy workers")?;
+    writeln!(
+        log,
+        "fastpath: serving {addr} with a plain kernel listener (no XDP, no AF_XDP): the proxy workers carry its connections as app {}",
+        app.id
+    )?;
+    let started = Instant::now();
+    let deadline = args.duration.map(Duration::from_secs_f64);
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| started.elapsed() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proxy.stop();
+    routes.remove_all();
+    let empty = Mix::from_counts(&[0; Reason::COUNT]);
+    Ok(RunReport {
+        iface: args.iface.clone(),
+        xdp_mode: "none".into(),
+        zero_copy: false,
+        seconds: started.elapsed().as_secs_f64(),
+        xdp: empty.clone(),
+        xdp_redirected: 0,
+        xdp_no_socket: 0,
+        xdp_drop_all: 0,
+        queues: Vec::new(),
+        pipeline: empty,
+        connects: counters.iter().map(|w| w.connects.get()).sum(),
+        disconnects: counters.iter().map(|w| w.disconnects.get()).sum(),
+        worker_items: 0,
+    })
 }
 
 /// `--drop-all`: the plain XDP_DROP program until told to stop.
