@@ -653,7 +653,14 @@ impl Controller {
                 "packets": e.packets,
                 "duration_ms": e.duration_ns / 1_000_000,
             });
-            Self::push(&mut ev, e.kind.as_str(), None, detail);
+            // Live, a connection event carries the worker's own time; a replay's events are
+            // stamped when they are drained (the capture's clock is not the reader's).
+            let at = if dp.kind == "xdp" {
+                e.ts_ns / 1_000_000
+            } else {
+                now_ms()
+            };
+            Self::push_at(&mut ev, at, e.kind.as_str(), None, detail);
         }
         drop(ev);
         self.new_event.notify_all();
@@ -728,6 +735,16 @@ impl Controller {
     }
 
     fn push(e: &mut Events, kind: &str, peer: Option<Peer>, detail: serde_json::Value) {
+        Self::push_at(e, now_ms(), kind, peer, detail);
+    }
+
+    fn push_at(
+        e: &mut Events,
+        ts_ms: u64,
+        kind: &str,
+        peer: Option<Peer>,
+        detail: serde_json::Value,
+    ) {
         let seq = e.next;
         e.next += 1;
         let (ring, kept) = if is_control(kind) {
@@ -737,7 +754,7 @@ impl Controller {
         };
         ring.push_back(Event {
             seq,
-            ts_ms: now_ms(),
+            ts_ms,
             kind: kind.to_string(),
             peer,
             detail,
