@@ -1634,3 +1634,83 @@ fn limits_firewall_changes_and_a_refusing_pool_member() {
     assert!(served.values().all(|b| b == "192.0.2.54:443"));
     e.stop();
 }
+
+/// 12. A handoff that fails (the 4-tuple is held by another socket) drops the segment with a
+///     counted reason; the client's retransmission tries again, and once the tuple is free the
+///     connection is carried, its first data intact, with one origin connection.
+#[test]
+fn a_failed_handoff_is_counted_and_the_clients_retransmission_succeeds() {
+    if !privileged(
+        "a_failed_handoff_is_counted_and_the_clients_retransmission_succeeds",
+        TOOLS,
+    ) {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let e = Edge::start(
+        "fpo-retry",
+        &config(&tcp_app(
+            "retry",
+            "5013",
+            &["203.0.113.29"],
+            "192.0.2.14:5013",
+            "off",
+        )),
+    );
+    let origin = echo_origin(&e.lab, "192.0.2.14:5013", 1);
+    // A socket of the edge takes the tuple first: a connect towards the client's port that
+    // stays in SYN_SENT (its SYN is dropped on the way out), a state the XDP program never
+    // passes segments to.
+    let mut nft = Lab::exec(&e.lab.edge, "nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    nft.stdin
+        .take()
+        .unwrap()
+        .write_all(b"table inet hold {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 192.0.2.130 tcp dport 40100 tcp flags & (syn|ack) == syn drop\n }\n}\n")
+        .unwrap();
+    assert!(nft.wait().unwrap().success());
+    let holder = in_ns(&e.lab.edge, || {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&sa("203.0.113.29:5013").into()).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&sa("192.0.2.130:40100").into());
+        s
+    })
+    .join()
+    .unwrap();
+    let c = connect_from(
+        &e.lab.client,
+        sa("203.0.113.29:5013"),
+        None,
+        None,
+        Some(40100),
+    )
+    .unwrap();
+    (&c).write_all(b"hello\n").unwrap();
+    let started = Instant::now();
+    while e.worker_sum(&["handoff", "in_use"]) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the handoff failed as in_use"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(holder);
+    // The client retransmits its unacknowledged data; that repeats the validating ACK's
+    // numbers, so the worker tries the handoff again, with the data.
+    c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let line = read_line(&c);
+    assert_eq!(
+        line,
+        "hello\n",
+        "carried once the tuple was free: {}",
+        serde_json::to_string(&e.stats()["workers"]).unwrap()
+    );
+    drop(c);
+    assert_eq!(origin.join().unwrap(), 1, "one origin connection");
+    assert!(e.worker_sum(&["handoff", "ok"]) == 1);
+    e.stop();
+}

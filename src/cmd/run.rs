@@ -199,6 +199,8 @@ struct XdpInstaller {
     xdp: SharedXdp,
     routes: Arc<std::sync::Mutex<LocalRoutes>>,
     settings: Arc<arc_swap::ArcSwap<Settings>>,
+    /// Connections per worker the open-file limit allows.
+    fd_cap: usize,
 }
 
 impl Installer for XdpInstaller {
@@ -218,7 +220,8 @@ impl Installer for XdpInstaller {
             None => return Err("the XDP program is detached (shutting down)".into()),
         }
         let _ = routes.sync(&prefixes(compiled));
-        self.settings.store(Arc::new(proxy_settings(compiled)));
+        self.settings
+            .store(Arc::new(capped(proxy_settings(compiled), self.fd_cap)));
         Ok(())
     }
 }
@@ -226,6 +229,12 @@ impl Installer for XdpInstaller {
 /// The onboarded prefixes: the local routes of a running fast path.
 fn prefixes(c: &Compiled) -> Vec<ipnet::IpNet> {
     c.spec.prefixes.iter().map(|p| p.cidr).collect()
+}
+
+/// `s` with at most `cap` connections per worker.
+fn capped(mut s: Settings, cap: usize) -> Settings {
+    s.max_connections = s.max_connections.min(cap);
+    s
 }
 
 /// The proxy workers' settings from the configuration.
@@ -409,6 +418,21 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
     }
     let routes = Arc::new(std::sync::Mutex::new(routes));
     let settings = Arc::new(arc_swap::ArcSwap::from_pointee(proxy_settings(c)));
+    let (fds, need) = raise_fd_limit(c);
+    // What the open-file limit allows each worker (a reserve of 1024 for everything else):
+    // past it a new flow gets a RST counted as `limit_connections`, rather than a handoff that
+    // fails for lack of descriptors.
+    let per_conn = if c.proxy.splice { 6 } else { 2 };
+    let workers = (c.workers.cdn + c.workers.spectrum) as u64;
+    let fd_cap = (fds.saturating_sub(1024) / (per_conn * workers).max(1)).max(1) as usize;
+    if fds < need {
+        writeln!(
+            log,
+            "fastpath: {fds} open files allowed: each worker holds at most {fd_cap} connections (proxy.max_connections {} would need {need}; raise the limit with ulimit -n or LimitNOFILE=)",
+            c.proxy.max_connections
+        )?;
+    }
+    settings.store(Arc::new(capped(proxy_settings(c), fd_cap)));
     xdp.install(&tables.load())
         .context("writing the XDP maps")?;
     let zc = match args.zero_copy {
@@ -446,6 +470,7 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
                 xdp: Arc::clone(&xdp),
                 routes: Arc::clone(&routes),
                 settings: Arc::clone(&settings),
+                fd_cap,
             })),
             seed,
             clock: None,
@@ -663,6 +688,32 @@ fn request(mode: Mode) -> ModeRequest {
         Mode::Generic => ModeRequest::Generic,
         Mode::Auto => ModeRequest::Auto,
     }
+}
+
+/// Raises the soft limit of open files to the hard one: every carried TCP connection holds
+/// two sockets and, with `proxy.splice`, two pipes (six descriptors). Returns the limit now and
+/// the descriptors the configured connections may need.
+fn raise_fd_limit(c: &Compiled) -> (u64, u64) {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `l` is a valid rlimit for the kernel to fill, then read.
+    #[allow(unsafe_code)]
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut l) == 0 && l.rlim_cur < l.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: l.rlim_max,
+                rlim_max: l.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const want) == 0 {
+                l = want;
+            }
+        }
+    }
+    let per = if c.proxy.splice { 6 } else { 2 };
+    let workers = (c.workers.cdn + c.workers.spectrum) as u64;
+    (l.rlim_cur, workers * c.proxy.max_connections as u64 * per)
 }
 
 /// `--kernel-listener`: the proxy workers fed by a plain kernel listener until told to stop.
