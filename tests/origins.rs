@@ -412,6 +412,17 @@ impl Drop for Nginx {
     }
 }
 
+/// Loads an nftables ruleset into namespace `ns`.
+fn nft(ns: &str, rules: &[u8]) {
+    let mut nft = Lab::exec(ns, "nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    nft.stdin.take().unwrap().write_all(rules).unwrap();
+    assert!(nft.wait().unwrap().success(), "nft");
+}
+
 fn curl(lab: &Lab, url: &str) -> Result<String, String> {
     let out = Lab::exec(&lab.client, "curl")
         .args(["-sS", "-m", "10", "-g", url])
@@ -615,19 +626,9 @@ fn fifty_megabytes_each_way_arrive_intact_over_ipv4_ipv6_and_vlan() {
         let (n, got) = hash_stream(&c);
         let sent = sender.join().unwrap();
         assert_eq!(n, LEN, "{what}: the client got every byte");
-        let mut expect = Sha256::new();
-        let mut g = Stream::new(0xfeed);
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut left = LEN;
-        while left > 0 {
-            let k = left.min(buf.len());
-            g.fill(&mut buf[..k]);
-            expect.update(&buf[..k]);
-            left -= k;
-        }
         assert_eq!(
             got,
-            expect.finalize().to_vec(),
+            stream_hash(0xfeed, LEN),
             "{what}: origin to client intact"
         );
         let _ = sent;
@@ -640,19 +641,9 @@ fn fifty_megabytes_each_way_arrive_intact_over_ipv4_ipv6_and_vlan() {
     let results = origin.join().unwrap();
     for (i, (n, got, _)) in results.iter().enumerate() {
         assert_eq!(*n, LEN, "connection {i}: the origin got every byte");
-        let mut expect = Sha256::new();
-        let mut g = Stream::new(0xc1 + i as u64);
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut left = LEN;
-        while left > 0 {
-            let k = left.min(buf.len());
-            g.fill(&mut buf[..k]);
-            expect.update(&buf[..k]);
-            left -= k;
-        }
         assert_eq!(
             *got,
-            expect.finalize().to_vec(),
+            stream_hash(0xc1 + i as u64, LEN),
             "connection {i}: client to origin intact"
         );
     }
@@ -774,19 +765,7 @@ fn data_on_the_validating_ack_arrives_first_and_once_and_speaking_first_origins_
     ]
     .concat();
     let e = Edge::start("fpo-first", &config(&apps));
-    let mut nft = Lab::exec(&e.lab.client, "nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    nft.stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"table inet rawtest {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 203.0.113.22 tcp dport 5002 tcp flags & rst == rst drop\n }\n}\n",
-        )
-        .unwrap();
-    assert!(nft.wait().unwrap().success());
+    nft(&e.lab.client, b"table inet rawtest {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 203.0.113.22 tcp dport 5002 tcp flags & rst == rst drop\n }\n}\n");
 
     let l = listen(&e.lab.origin, "192.0.2.5:5002", None, None);
     l.set_nonblocking(true).unwrap();
@@ -1116,17 +1095,7 @@ fn an_origin_that_refuses_or_is_silent_resets_the_client_with_521_and_522() {
     ]
     .concat();
     let e = Edge::start("fpo-down", &config(&apps));
-    let mut nft = Lab::exec(&e.lab.origin, "nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    nft.stdin
-        .take()
-        .unwrap()
-        .write_all(b"table inet silent {\n chain in {\n  type filter hook input priority 0; policy accept;\n  tcp dport 5008 drop\n }\n}\n")
-        .unwrap();
-    assert!(nft.wait().unwrap().success());
+    nft(&e.lab.origin, b"table inet silent {\n chain in {\n  type filter hook input priority 0; policy accept;\n  tcp dport 5008 drop\n }\n}\n");
     for (port, at_least) in [(5007u16, Duration::ZERO), (5008, Duration::from_secs(2))] {
         let started = Instant::now();
         let c = connect_from(
@@ -1661,17 +1630,7 @@ fn a_failed_handoff_is_counted_and_the_clients_retransmission_succeeds() {
     // A socket of the edge takes the tuple first: a connect towards the client's port that
     // stays in SYN_SENT (its SYN is dropped on the way out), a state the XDP program never
     // passes segments to.
-    let mut nft = Lab::exec(&e.lab.edge, "nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    nft.stdin
-        .take()
-        .unwrap()
-        .write_all(b"table inet hold {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 192.0.2.130 tcp dport 40100 tcp flags & (syn|ack) == syn drop\n }\n}\n")
-        .unwrap();
-    assert!(nft.wait().unwrap().success());
+    nft(&e.lab.edge, b"table inet hold {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 192.0.2.130 tcp dport 40100 tcp flags & (syn|ack) == syn drop\n }\n}\n");
     let holder = in_ns(&e.lab.edge, || {
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         s.bind(&sa("203.0.113.29:5013").into()).unwrap();

@@ -681,65 +681,56 @@ pub fn prometheus(c: &Controller) -> String {
                     .map_or_else(|| format!("slot {s}"), |a| a.id.clone()),
             }
         };
-        p.family(
-            "fastpath_app_connections_open",
-            "gauge",
-            "TCP connections and UDP flows open now, by service and app.",
-        );
-        for t in &traffic {
-            let app = label(t);
-            let sv = t.service.map_or("", Service::as_str);
-            p.sample(
+        // Each family: name, type, help, and the (extra label, value) samples of one app.
+        type Samples = fn(&crate::daemon::AppTraffic) -> Vec<(Option<(&'static str, String)>, u64)>;
+        let families: [(&str, &str, &str, Samples); 4] = [
+            (
                 "fastpath_app_connections_open",
-                &[("service", sv), ("app", &app)],
-                t.open,
-            );
-        }
-        p.family(
-            "fastpath_app_connects_total",
-            "counter",
-            "Connections and UDP flows opened, by service and app.",
-        );
-        for t in &traffic {
-            let app = label(t);
-            let sv = t.service.map_or("", Service::as_str);
-            p.sample(
+                "gauge",
+                "TCP connections and UDP flows open now, by service and app.",
+                |t| vec![(None, t.open)],
+            ),
+            (
                 "fastpath_app_connects_total",
-                &[("service", sv), ("app", &app)],
-                t.connects,
-            );
-        }
-        p.family(
-            "fastpath_app_bytes_total",
-            "counter",
-            "Payload bytes relayed, by service, app and direction (ingress: client to origin).",
-        );
-        for t in &traffic {
-            let app = label(t);
-            let sv = t.service.map_or("", Service::as_str);
-            for (dir, n) in [("ingress", t.bytes_ingress), ("egress", t.bytes_egress)] {
-                p.sample(
-                    "fastpath_app_bytes_total",
-                    &[("service", sv), ("app", &app), ("direction", dir)],
-                    n,
-                );
-            }
-        }
-        p.family(
-            "fastpath_app_connection_ends_total",
-            "counter",
-            "Connections that ended, by service, app and the Spectrum event log's status code.",
-        );
-        for t in &traffic {
-            let app = label(t);
-            let sv = t.service.map_or("", Service::as_str);
-            for (code, n) in &t.statuses {
-                let code = code.to_string();
-                p.sample(
-                    "fastpath_app_connection_ends_total",
-                    &[("service", sv), ("app", &app), ("status", &code)],
-                    n,
-                );
+                "counter",
+                "Connections and UDP flows opened, by service and app.",
+                |t| vec![(None, t.connects)],
+            ),
+            (
+                "fastpath_app_bytes_total",
+                "counter",
+                "Payload bytes relayed, by service, app and direction (ingress: client to origin).",
+                |t| {
+                    vec![
+                        (Some(("direction", "ingress".into())), t.bytes_ingress),
+                        (Some(("direction", "egress".into())), t.bytes_egress),
+                    ]
+                },
+            ),
+            (
+                "fastpath_app_connection_ends_total",
+                "counter",
+                "Connections that ended, by service, app and the Spectrum event log's status code.",
+                |t| {
+                    t.statuses
+                        .iter()
+                        .map(|(code, n)| (Some(("status", code.to_string())), *n))
+                        .collect()
+                },
+            ),
+        ];
+        for (name, kind, help, samples) in families {
+            p.family(name, kind, help);
+            for t in &traffic {
+                let app = label(t);
+                let sv = t.service.map_or("", Service::as_str);
+                for (extra, n) in samples(t) {
+                    let mut l = vec![("service", sv), ("app", app.as_str())];
+                    if let Some((k, v)) = &extra {
+                        l.push((k, v.as_str()));
+                    }
+                    p.sample(name, &l, n);
+                }
             }
         }
     }
@@ -764,6 +755,80 @@ pub fn prometheus(c: &Controller) -> String {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// A live data plane's per-app traffic and handoff counters reach `stats` and `metrics`.
+    #[test]
+    fn live_traffic_and_handoffs_are_exported() {
+        use crate::daemon::{AppTraffic, DataPlane, Running, WorkerHandle};
+        let cfg = crate::config::Config::from_toml_str(
+            "[[prefixes]]\ncidr = \"203.0.113.0/24\"\n[[bindings]]\ncidr = \"203.0.113.0/24\"\n\
+             service = \"spectrum\"\n[[spectrum_apps]]\nid = \"ssh\"\nprotocol = \"tcp/22\"\n\
+             edge_ips = { type = \"static\", ips = [\"203.0.113.10\"] }\n\
+             origin_direct = [\"tcp://192.0.2.1:22\"]\n[[origin_policy.delegations]]\n\
+             cidr = \"192.0.2.0/24\"\n",
+        )
+        .unwrap();
+        let compiled = cfg.compile(1, &Default::default()).unwrap();
+        let slot = compiled.spec.apps[0].slot;
+        let tables = fastpath::tables::SharedTables::new(
+            fastpath::tables::Tables::build(&compiled.spec).unwrap(),
+        );
+        let c = Controller::read_only(
+            Running {
+                config: cfg,
+                compiled,
+                version: 1,
+            },
+            tables,
+            None,
+        );
+        let counters = std::sync::Arc::new(fastpath::worker::WorkerCounters::default());
+        counters.handoffs.add(5);
+        counters.handoff_in_use.add(2);
+        counters.reinjected.add(3);
+        c.set_data_plane(DataPlane {
+            kind: "xdp",
+            iface: Some("ed0".into()),
+            queues: vec![],
+            workers: vec![WorkerHandle {
+                service: Service::Spectrum,
+                index: 0,
+                counters,
+            }],
+            pools: None,
+            xdp: None,
+            events: vec![],
+            traffic: Some(Box::new(move || {
+                vec![AppTraffic {
+                    service: Some(Service::Spectrum),
+                    app_slot: Some(slot),
+                    open: 1,
+                    connects: 5,
+                    bytes_ingress: 100,
+                    bytes_egress: 4000,
+                    statuses: vec![(200, 3), (521, 1)],
+                }]
+            })),
+            analytics: Some(Box::new(fastpath::worker::Analytics::default)),
+        });
+        let m = prometheus(&c);
+        for line in [
+            "fastpath_handoffs_total{service=\"spectrum\",worker=\"0\",result=\"ok\"} 5",
+            "fastpath_handoffs_total{service=\"spectrum\",worker=\"0\",result=\"in_use\"} 2",
+            "fastpath_handoff_reinjected_total{service=\"spectrum\",worker=\"0\"} 3",
+            "fastpath_app_connections_open{service=\"spectrum\",app=\"ssh\"} 1",
+            "fastpath_app_connects_total{service=\"spectrum\",app=\"ssh\"} 5",
+            "fastpath_app_bytes_total{service=\"spectrum\",app=\"ssh\",direction=\"egress\"} 4000",
+            "fastpath_app_connection_ends_total{service=\"spectrum\",app=\"ssh\",status=\"521\"} 1",
+        ] {
+            assert!(m.lines().any(|l| l == line), "{line} not in\n{m}");
+        }
+        let v = stats_json(&c);
+        assert_eq!(v["traffic"][0]["app"], "ssh");
+        assert_eq!(v["traffic"][0]["ends"]["200"], 3);
+        assert_eq!(v["workers"][0]["handoff"]["in_use"], 2);
+        assert_eq!(v["analytics"], serde_json::json!([]));
+    }
 
     #[test]
     fn label_values_are_escaped() {
