@@ -77,7 +77,7 @@ impl Default for Settings {
             udp_idle_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(300),
             max_connections: 65_536,
-            buffer_bytes: 256 * 1024,
+            buffer_bytes: 1 << 20,
             splice: true,
         }
     }

@@ -242,7 +242,7 @@ impl Default for Proxy {
             idle_timeout_secs: 3600,
             drain_secs: 300,
             max_connections: 65_536,
-            buffer_bytes: 256 * 1024,
+            buffer_bytes: 1 << 20,
             splice: true,
         }
     }
