@@ -410,11 +410,19 @@ pub fn route(
         q,
         body,
     };
-    let seg: Vec<&str> = path
+    let mut seg: Vec<&str> = path
         .trim_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
+    // The public API's other spellings: `/api/v4/…` (the analytics documentation) and the
+    // addressing service's `/edge_services/…` without a version.
+    if seg.starts_with(&["api", "v4"]) {
+        seg[0] = "client";
+    }
+    if seg.first() == Some(&"edge_services") {
+        seg.splice(0..0, ["client", "v4"]);
+    }
     match (method, &seg[..]) {
         (&Method::GET, ["v1", "status"]) => ok(status(c)),
         (&Method::GET, ["v1", "config"]) => {
@@ -463,6 +471,24 @@ pub fn route(
                     .unwrap_or(Value::Null),
             )
         }
+
+        // Spectrum analytics (seed 003).
+        (
+            &Method::GET,
+            [
+                "client",
+                "v4",
+                "zones",
+                _,
+                "spectrum",
+                "analytics",
+                "events",
+                kind @ ("summary" | "bytime"),
+            ],
+        ) => match c.analytics(&ctx.q, *kind == "bytime") {
+            Ok(v) => ok(v),
+            Err(e) => fail(StatusCode::BAD_REQUEST, 1010, e.to_string()),
+        },
 
         // Spectrum apps.
         (&Method::GET, ["client", "v4", "zones", _, "spectrum", "apps"]) => ok(Value::Array(

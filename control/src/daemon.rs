@@ -422,6 +422,8 @@ pub struct Controller {
     swap_times: Mutex<fastpath::stats::NsHistogram>,
     secrets: Option<LiveSecrets>,
     data_plane: Mutex<Option<Arc<DataPlane>>>,
+    /// The Spectrum analytics of the drained connection events.
+    analytics: Mutex<crate::analytics::Store>,
     started: Instant,
 }
 
@@ -549,6 +551,7 @@ impl Controller {
             persist,
             secrets: None,
             data_plane: Mutex::new(None),
+            analytics: Mutex::new(crate::analytics::Store::default()),
             started: Instant::now(),
             events: Mutex::new(Events {
                 next: 1,
@@ -635,6 +638,25 @@ impl Controller {
             .map(|a| (a.slot, a.id.clone()))
             .collect();
         let addr = |a: std::net::IpAddr, p: u16| std::net::SocketAddr::new(a, p).to_string();
+        {
+            // Every drained event counts in the analytics, also those the event log cannot keep.
+            let mut an = self.analytics.lock().unwrap_or_else(|e| e.into_inner());
+            for e in popped
+                .iter()
+                .filter(|e| e.service == fastpath::verdict::Service::Spectrum)
+            {
+                an.record(&crate::analytics::Record {
+                    ts_ms: e.ts_ns / 1_000_000,
+                    app: apps.get(&e.app_slot).map(String::as_str),
+                    event: e.kind.as_str(),
+                    ip_version: if e.key.is_v6() { 6 } else { 4 },
+                    bytes_ingress: e.bytes_ingress,
+                    bytes_egress: e.bytes_egress,
+                    duration_ms: (e.kind != fastpath::worker::EventKind::Connect)
+                        .then_some(e.duration_ns / 1_000_000),
+                });
+            }
+        }
         let mut ev = self.events.lock().unwrap_or_else(|e| e.into_inner());
         ev.skipped += skip as u64;
         for e in &popped[skip..] {
@@ -665,6 +687,27 @@ impl Controller {
         drop(ev);
         self.new_event.notify_all();
         popped.len() - skip
+    }
+
+    /// Answers a Spectrum analytics query (`summary`, or `bytime` when `bytime`) over the
+    /// connection events drained so far.
+    ///
+    /// # Errors
+    /// [`crate::analytics::QueryError`] for a bad parameter.
+    pub fn analytics(
+        &self,
+        q: &std::collections::HashMap<String, String>,
+        bytime: bool,
+    ) -> Result<serde_json::Value, crate::analytics::QueryError> {
+        self.drain_connection_events();
+        let now = now_ms();
+        let query = crate::analytics::Query::parse(q, bytime, now)?;
+        let colo = self.lock().config.node.name.clone();
+        Ok(self
+            .analytics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .query(&query, &colo, now))
     }
 
     /// Seconds since the controller was made.

@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod analytics;
 pub mod api;
 pub mod config;
 pub mod daemon;

@@ -18,6 +18,7 @@
 //! - 4: the daemon failed (HTTP 5xx, e.g. it could not persist the change; nothing changed).
 
 pub mod addressing;
+pub mod analytics;
 pub mod apps;
 pub mod client;
 pub mod config;
@@ -147,6 +148,9 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// The event log: changes applied and refused, secret rotations, connection events.
     Events(events::EventsArgs),
+    /// The Spectrum analytics of real connections (count, bytes, durations by event, app, colo
+    /// and IP version): a summary, or by time.
+    Analytics(analytics::AnalyticsArgs),
     /// Explain the verdict the running tables give one frame.
     Explain(observe::ExplainArgs),
     /// The Prometheus metrics, as the daemon serves them.
@@ -398,6 +402,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CtlError> {
         Command::Diff(a) => config::diff(&mut ctl, a),
         Command::Stats(a) => stats::run(&mut ctl, a),
         Command::Events(a) => events::run(&mut ctl, a),
+        Command::Analytics(a) => analytics::run(&mut ctl, a),
         Command::Explain(a) => observe::explain(&mut ctl, a),
         Command::Metrics => observe::metrics(&mut ctl),
         Command::ValidateOrigin(a) => addressing::validate_origin(&mut ctl, a),
