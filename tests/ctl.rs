@@ -263,7 +263,7 @@ fn apps_create_list_update_delete_change_the_file() {
             "--ip-firewall",
             "true",
             "--tls",
-            "full",
+            "off",
         ],
     );
     assert!(
@@ -290,7 +290,7 @@ fn apps_create_list_update_delete_change_the_file() {
     assert!(
         has_row(
             &r.out,
-            "ssh2.example.com tcp/2222 203.0.113.10 tcp://192.0.2.1:22 off yes direct full"
+            "ssh2.example.com tcp/2222 203.0.113.10 tcp://192.0.2.1:22 off yes direct off"
         ),
         "{r:?}"
     );
@@ -654,8 +654,11 @@ fn prefixes_bindings_and_origin_validation() {
     let d = daemon();
     let r = ok(&d, &["prefixes", "list"]);
     assert!(
-        has_row(&r.out, "203.0.113.0-24 203.0.113.0/24 yes"),
-        "{r:?}"
+        has_row(
+            &r.out,
+            "632231b77ce55c2eecd83f277899691c 203.0.113.0/24 yes"
+        ),
+        "the opaque id: {r:?}"
     );
     let r = ok(&d, &["bindings", "list", "203.0.113.0/24"]);
     assert!(
@@ -667,8 +670,9 @@ fn prefixes_bindings_and_origin_validation() {
         &["prefixes", "create", "198.51.100.0/24", "--no-advertise"],
     );
     assert!(
-        r.out
-            .starts_with("prefix 198.51.100.0/24 (id 198.51.100.0-24, not advertised)\n"),
+        r.out.starts_with(
+            "prefix 198.51.100.0/24 (id 5e73ce439acb9156e66d912e9c32e677, not advertised)\n"
+        ),
         "{r:?}"
     );
     let r = ok(
@@ -719,7 +723,8 @@ fn prefixes_bindings_and_origin_validation() {
     ok(&d, &["bindings", "delete", "198.51.100.0/24", "cdn-b"]);
     let r = ok(&d, &["prefixes", "delete", "198.51.100.0/24"]);
     assert!(
-        r.out.starts_with("deleted prefix 198.51.100.0-24\n"),
+        r.out
+            .starts_with("deleted prefix 5e73ce439acb9156e66d912e9c32e677\n"),
         "{r:?}"
     );
     assert_eq!(on_disk(&d).prefixes.len(), 2);

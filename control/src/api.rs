@@ -240,12 +240,17 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).to_string()
 }
 
-/// The id of a prefix in URLs: its CIDR with `/` as `-` (`203.0.113.0-24`).
+/// The opaque id of a prefix, as the BYOIP API gives prefixes ids: stable, the first 128 bits of
+/// SHA-256 of `"fastpath prefix <cidr>"` in hex. URLs may name a prefix by its CIDR too.
 pub fn prefix_id(cidr: &IpNet) -> String {
-    cidr.to_string().replace('/', "-")
+    use sha2::Digest as _;
+    let h = sha2::Sha256::digest(format!("fastpath prefix {}", cidr.trunc()).as_bytes());
+    h[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_prefix_id(id: &str) -> Option<IpNet> {
+/// The CIDR a prefix id names in its other accepted forms: the CIDR itself (`203.0.113.0/24`,
+/// URL-encoded or not) or with a dash (`203.0.113.0-24`).
+fn parse_prefix_cidr(id: &str) -> Option<IpNet> {
     let s = percent_decode(id);
     s.parse().ok().or_else(|| {
         s.rsplit_once('-')
@@ -609,7 +614,10 @@ pub fn route(
             )
         }
 
-        // BYOIP prefixes and their service bindings.
+        // BYOIP services, prefixes and their service bindings.
+        (&Method::GET, ["client", "v4", "accounts", _, "addressing", "services"]) => {
+            ok(services_json())
+        }
         (&Method::GET, ["client", "v4", "accounts", _, "addressing", "prefixes"]) => {
             ok(Value::Array(
                 c.running()
@@ -683,7 +691,7 @@ pub fn route(
                     .bindings
                     .iter()
                     .filter(|b| p.cidr.contains(&b.cidr))
-                    .map(|b| binding_json(b, &p.cidr))
+                    .map(|b| binding_json(c, b, &p.cidr))
                     .collect(),
             ))
         }
@@ -711,7 +719,7 @@ pub fn route(
                 .iter()
                 .find(|b| p.cidr.contains(&b.cidr) && binding_matches(b, bid))
             {
-                Some(b) => ok(binding_json(b, &p.cidr)),
+                Some(b) => ok(binding_json(c, b, &p.cidr)),
                 None => not_found(&format!("binding {bid} in prefix {id}")),
             }
         }
@@ -755,7 +763,7 @@ pub fn route(
                     cfg.bindings
                         .iter()
                         .find(|x| x.effective_id() == bid)
-                        .map(|x| binding_json(x, &p.cidr))
+                        .map(|x| binding_json(c, x, &p.cidr))
                         .unwrap_or(Value::Null)
                 },
             )
@@ -1146,13 +1154,16 @@ fn rule_json(r: &AccessRule) -> Value {
     v
 }
 
+/// The prefix with opaque id `id` (as [`prefix_id`] gives it and List Prefixes shows it), or
+/// with that CIDR.
 fn find_prefix(c: &Controller, id: &str) -> Option<Prefix> {
-    let cidr = parse_prefix_id(id)?;
+    let cidr = parse_prefix_cidr(id);
+    let id = percent_decode(id).to_ascii_lowercase();
     c.running()
         .config
         .prefixes
         .iter()
-        .find(|p| p.cidr == cidr)
+        .find(|p| Some(p.cidr) == cidr || prefix_id(&p.cidr) == id)
         .cloned()
 }
 
@@ -1160,21 +1171,33 @@ fn prefix_json(p: &Prefix) -> Value {
     json!({ "id": prefix_id(&p.cidr), "cidr": p.cidr, "advertised": p.advertised })
 }
 
+/// List Services: the services this edge runs, with the ids bindings take as `service_id`.
+fn services_json() -> Value {
+    Value::Array(
+        crate::config::ServiceName::SERVED
+            .iter()
+            .map(|s| json!({ "id": s.id(), "name": s.display_name() }))
+            .collect(),
+    )
+}
+
 fn binding_matches(b: &Binding, id: &str) -> bool {
     let id = percent_decode(id);
     b.effective_id() == id || b.cidr.to_string().replace('/', "-") == id
 }
 
-fn binding_json(b: &Binding, prefix: &IpNet) -> Value {
+fn binding_json(c: &Controller, b: &Binding, prefix: &IpNet) -> Value {
     let mut v = serde_json::to_value(b).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
-        m.insert("id".into(), Value::String(b.effective_id()));
-        m.insert("prefix_id".into(), Value::String(prefix_id(prefix)));
+        let id = b.effective_id();
         m.insert(
-            "service_name".into(),
-            m.get("service").cloned().unwrap_or(Value::Null),
+            "provisioning".into(),
+            json!({ "state": c.binding_state(&id) }),
         );
-        m.insert("provisioning".into(), json!({ "state": "active" }));
+        m.insert("id".into(), Value::String(id));
+        m.insert("prefix_id".into(), Value::String(prefix_id(prefix)));
+        m.insert("service_id".into(), json!(b.service.id()));
+        m.insert("service_name".into(), json!(b.service.display_name()));
     }
     v
 }

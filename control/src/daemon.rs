@@ -424,6 +424,9 @@ pub struct Controller {
     data_plane: Mutex<Option<Arc<DataPlane>>>,
     /// The Spectrum analytics of the drained connection events.
     analytics: Mutex<crate::analytics::Store>,
+    /// The configuration version at which each binding (by id) last changed: it is
+    /// `provisioning` until every queue runs that version.
+    binding_versions: Mutex<std::collections::HashMap<String, u64>>,
     started: Instant,
 }
 
@@ -544,7 +547,14 @@ impl Controller {
         persist: Option<PathBuf>,
         installer: Option<Box<dyn Installer>>,
     ) -> Controller {
+        let binding_versions = running
+            .config
+            .bindings
+            .iter()
+            .map(|b| (b.effective_id(), running.version))
+            .collect();
         Controller {
+            binding_versions: Mutex::new(binding_versions),
             running: Mutex::new(Arc::new(running)),
             installer: Mutex::new(installer),
             tables,
@@ -687,6 +697,29 @@ impl Controller {
         drop(ev);
         self.new_event.notify_all();
         popped.len() - skip
+    }
+
+    /// A binding's provisioning state, as the BYOIP API reports it: `provisioning` from the
+    /// change that made it until every queue of the data plane runs a configuration at least
+    /// that new (a queue takes a new snapshot at its next batch, or within 100 ms when idle),
+    /// then `active`. Without a data plane the running configuration is all there is:
+    /// `active`.
+    pub fn binding_state(&self, id: &str) -> &'static str {
+        let since = self
+            .binding_versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or(0);
+        let Some(dp) = self.data_plane() else {
+            return "active";
+        };
+        let live = dp.queues.iter().map(|q| q.stats.tables_version.get()).min();
+        match live {
+            Some(v) if v < since => "provisioning",
+            _ => "active",
+        }
     }
 
     /// Answers a Spectrum analytics query (`summary`, or `bytime` when `bytime`) over the
@@ -1061,6 +1094,28 @@ impl Controller {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(swap.as_nanos() as u64);
+        {
+            let mut bv = self
+                .binding_versions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let old: std::collections::HashMap<String, &crate::config::Binding> = running
+                .config
+                .bindings
+                .iter()
+                .map(|b| (b.effective_id(), b))
+                .collect();
+            let mut next = std::collections::HashMap::new();
+            for b in &config.bindings {
+                let id = b.effective_id();
+                let since = match (old.get(&id), bv.get(&id)) {
+                    (Some(o), Some(v)) if *o == b => *v,
+                    _ => version,
+                };
+                next.insert(id, since);
+            }
+            *bv = next;
+        }
         *running = Arc::new(Running {
             config,
             compiled,

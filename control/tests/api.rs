@@ -232,11 +232,53 @@ fn prefixes_bindings_access_rules_cdn_and_origin_validation() {
     let d = daemon();
     let (s, v) = call(&d.sock, "GET", PREFIXES, None);
     assert_eq!(s, 200);
-    assert_eq!(v["result"][0]["id"], "203.0.113.0-24");
-    let b = format!("{PREFIXES}/203.0.113.0-24/bindings");
+    let id = v["result"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32, "an opaque id: {id}");
+    assert_eq!(v["result"][0]["cidr"], "203.0.113.0/24");
+    // The opaque id and the CIDR forms name the same prefix.
+    for p in [id.as_str(), "203.0.113.0-24", "203.0.113.0%2F24"] {
+        let (s, v) = call(&d.sock, "GET", &format!("{PREFIXES}/{p}"), None);
+        assert_eq!(
+            (s, &v["result"]["id"]),
+            (200, &Value::from(id.as_str())),
+            "{p}"
+        );
+    }
+    let b = format!("{PREFIXES}/{id}/bindings");
     let (s, v) = call(&d.sock, "GET", &b, None);
     assert_eq!(s, 200);
     assert_eq!(v["result"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["result"][0]["prefix_id"], id.as_str());
+    // List Services gives the ids bindings take.
+    let (s, services) = call(
+        &d.sock,
+        "GET",
+        "/client/v4/accounts/a/addressing/services",
+        None,
+    );
+    assert_eq!(s, 200, "{services}");
+    let spectrum = services["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "Spectrum")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = call(
+        &d.sock,
+        "POST",
+        &b,
+        Some(&format!(
+            r#"{{"cidr": "203.0.113.104/32", "service_id": "{spectrum}"}}"#
+        )),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["result"]["service_id"], spectrum.as_str());
+    assert_eq!(v["result"]["service_name"], "Spectrum");
+    let (s, v) = call(&d.sock, "DELETE", &format!("{b}/203.0.113.104-32"), None);
+    assert_eq!(s, 200, "{v}");
     // The seeds' body: a /32 to Spectrum inside the prefix.
     let (s, v) = call(
         &d.sock,

@@ -96,14 +96,13 @@ fn to_toml_string_round_trips() {
     full.bindings[1].id = Some("cdn-upper".into());
     full.bindings[1].unconfigured = fastpath::tables::Unconfigured::Reset;
     let app = &mut full.spectrum_apps[0];
-    app.tls = Some(Tls::Full);
+    app.tls = Some(Tls::Off);
     app.dns = Some(Dns {
         kind: "CNAME".into(),
         name: "ssh.example.com".into(),
     });
-    app.argo_smart_routing = Some(true);
+    app.argo_smart_routing = Some(false);
     app.spp = Some(false);
-    app.traffic_type = fastpath::tables::TrafficType::Https;
     full.spectrum_apps[1].spp = Some(true);
     full.spectrum_apps[1].proxy_protocol = fastpath::tables::ProxyProtocol::Off;
     full.access_rules[0].id = Some("block-net".into());
@@ -394,6 +393,16 @@ fn seed_json_app_is_valid_once_its_edge_ips_are_ours() {
     a.id = "ssh-api".into();
     a.edge_ips.as_mut().unwrap().ips = vec!["203.0.113.18".parse().unwrap()];
     c.spectrum_apps.push(a);
+    // The seed asks for TLS termination, which this edge refuses rather than ignores.
+    let e = c.clone().validate().unwrap_err();
+    one(
+        &e,
+        Rule::Unsupported,
+        "spectrum_apps[3].tls",
+        Some("\"full\""),
+        &["does not terminate TLS"],
+    );
+    c.spectrum_apps[3].tls = Some(Tls::Off);
     c.validate().unwrap();
     builds(&c);
     // The whole config in JSON loads too.

@@ -621,6 +621,37 @@ fn apps(c: &Config, e: &mut Errors) {
                 quote(a.traffic_type.as_str()),
                 "http and https traffic types are for TCP apps only; use \"direct\" for UDP",
             );
+        } else if a.traffic_type != TrafficType::Direct {
+            e.push(
+                Rule::Unsupported,
+                k("traffic_type"),
+                quote(a.traffic_type.as_str()),
+                "not supported here: a Spectrum app's traffic is relayed at layer 4 as it is \
+                 (\"direct\"); this edge has no HTTP pipeline for an app. Serve HTTP(S) through \
+                 a CDN binding (service = \"cdn\"), whose flows reach the CDN pool, or use \
+                 traffic_type = \"direct\"",
+            );
+        }
+        // Keys of the public API that would promise what this edge does not do.
+        if let Some(t) = a.tls
+            && t != crate::config::Tls::Off
+        {
+            e.push(
+                Rule::Unsupported,
+                k("tls"),
+                quote(t.as_str()),
+                "not supported here: this edge does not terminate TLS (it relays the encrypted \
+                 stream to the origin, which terminates it); use tls = \"off\" or leave it out",
+            );
+        }
+        if a.argo_smart_routing == Some(true) {
+            e.push(
+                Rule::Unsupported,
+                k("argo_smart_routing"),
+                Some("true".into()),
+                "not supported here: there is no Argo network behind a single edge; remove it \
+                 or set it to false",
+            );
         }
     }
 }

@@ -231,6 +231,29 @@ impl ServiceName {
             ServiceName::MagicTransit => "magic_transit",
         }
     }
+
+    /// The services this edge runs, for List Services.
+    pub const SERVED: [ServiceName; 2] = [ServiceName::Cdn, ServiceName::Spectrum];
+
+    /// The service's id in the BYOIP API (`GET …/addressing/services`): stable, the same on
+    /// every node and in every version (the first 128 bits of SHA-256 of
+    /// `"fastpath service <name>"`, as hex).
+    pub const fn id(self) -> &'static str {
+        match self {
+            ServiceName::Cdn => "e34c03498fee47308111c9f443c3d3c1",
+            ServiceName::Spectrum => "c7e2ab6e4e360b5074ebeb0ac9a045ef",
+            ServiceName::MagicTransit => "",
+        }
+    }
+
+    /// The name the public API shows (`"CDN"`, `"Spectrum"`).
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            ServiceName::Cdn => "CDN",
+            ServiceName::Spectrum => "Spectrum",
+            ServiceName::MagicTransit => "Magic Transit",
+        }
+    }
 }
 
 impl fmt::Display for ServiceName {
@@ -242,8 +265,15 @@ impl fmt::Display for ServiceName {
 impl FromStr for ServiceName {
     type Err = String;
 
-    /// Case-insensitive; `magic transit`, `magic-transit` and `magic_transit` are one name.
+    /// Case-insensitive; `magic transit`, `magic-transit` and `magic_transit` are one name. A
+    /// service id of [`ServiceName::id`] names its service too.
     fn from_str(s: &str) -> Result<ServiceName, String> {
+        if let Some(sv) = ServiceName::SERVED
+            .into_iter()
+            .find(|sv| sv.id().eq_ignore_ascii_case(s.trim()))
+        {
+            return Ok(sv);
+        }
         let norm: String = s
             .trim()
             .chars()
@@ -257,7 +287,9 @@ impl FromStr for ServiceName {
             "spectrum" => Ok(ServiceName::Spectrum),
             "magic_transit" => Ok(ServiceName::MagicTransit),
             _ => Err(format!(
-                "unknown service `{s}`: expected \"cdn\" or \"spectrum\""
+                "unknown service `{s}`: expected \"cdn\" or \"spectrum\", or a service id of GET /client/v4/accounts/-/addressing/services ({} CDN, {} Spectrum)",
+                ServiceName::Cdn.id(),
+                ServiceName::Spectrum.id()
             )),
         }
     }
@@ -275,20 +307,32 @@ pub enum EdgeIpsType {
     Dynamic,
 }
 
-/// A Spectrum app's `tls`. Stored for API compatibility; the edge never terminates TLS, so
-/// every mode behaves as `off` (passthrough).
+/// A Spectrum app's `tls`. The edge never terminates TLS: `off` (passthrough, the default) is
+/// the only mode accepted; the others are refused by validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tls {
     /// Passthrough.
     #[default]
     Off,
-    /// Accepted; passthrough here.
+    /// TLS terminated at the edge, plain to the origin: refused here.
     Flexible,
-    /// Accepted; passthrough here.
+    /// TLS both ways: refused here.
     Full,
-    /// Accepted; passthrough here.
+    /// TLS both ways with a verified origin certificate: refused here.
     Strict,
+}
+
+impl Tls {
+    /// The API name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tls::Off => "off",
+            Tls::Flexible => "flexible",
+            Tls::Full => "full",
+            Tls::Strict => "strict",
+        }
+    }
 }
 
 /// An access rule's `target`.

@@ -186,6 +186,12 @@ impl Pipeline {
         Arc::clone(&self.stats)
     }
 
+    /// This queue's counters, borrowed (the driver's own updates).
+    #[inline]
+    pub fn stats_ref(&self) -> &QueueStats {
+        &self.stats
+    }
+
     /// The flow hasher (the same for every queue with the same seed).
     pub fn hasher(&self) -> &FlowHasher {
         &self.hasher

@@ -241,6 +241,7 @@ impl Replay {
         if self.totals.versions.last() != Some(&t.version()) {
             self.totals.versions.push(t.version());
         }
+        self.pipeline.stats_ref().tables_version.set(t.version());
         let first_ts = self.slots[0].meta.as_ref().map_or(0, |m| m.ts_ns);
         self.pipeline.begin_batch(first_ts);
         for slot in &mut self.slots[..n] {

@@ -193,6 +193,9 @@ pub struct QueueStats {
     pub flows: Counter,
     /// Processing time per batch.
     pub batch_ns: NsHistogram,
+    /// The configuration version of the table snapshot this queue last ran (its latest batch,
+    /// or its latest idle wakeup): a change is live on the queue once this reaches its version.
+    pub tables_version: Counter,
 }
 
 impl QueueStats {
@@ -215,6 +218,7 @@ impl QueueStats {
             flow_expirations: Counter::default(),
             flows: Counter::default(),
             batch_ns: NsHistogram::default(),
+            tables_version: Counter::default(),
         }
     }
 

@@ -510,6 +510,12 @@ impl XskQueue {
                 if self.device.needs_wakeup() || !self.cfg.busy_poll {
                     self.wait_for_rx();
                 }
+                // An idle queue runs the newest configuration too (it wakes at least every
+                // 100 ms): say so, so that a change is known to be live everywhere.
+                pipeline
+                    .stats_ref()
+                    .tables_version
+                    .set(tables.load().version());
                 continue;
             }
             self.stats.rx.add(descs.len() as u64);
@@ -519,6 +525,7 @@ impl XskQueue {
             }
             let now = clock();
             let snapshot = tables.load();
+            pipeline.stats_ref().tables_version.set(snapshot.version());
             pipeline.begin_batch(now);
             replies.clear();
             for &d in &descs {

@@ -663,20 +663,45 @@ fn traffic_type_http_is_tcp_only() {
         Some("\"https\""),
         &["TCP apps only", "\"direct\""],
     );
-    let c = load(&LAB.replace("traffic_type = \"direct\"", "traffic_type = \"http\""));
-    builds(&c);
+    // A TCP app: refused too, naming what this edge does instead.
+    let e = refuse_lab("traffic_type = \"direct\"", "traffic_type = \"http\"");
+    one(
+        &e,
+        Rule::Unsupported,
+        "spectrum_apps[0].traffic_type",
+        Some("\"http\""),
+        &["not supported here", "CDN binding", "\"direct\""],
+    );
 }
 
 #[test]
-fn api_compat_fields_are_stored_and_ignored() {
+fn keys_that_would_promise_what_the_edge_does_not_do_are_refused() {
     let c = load(&LAB.replace(
         "traffic_type = \"direct\"",
-        "traffic_type = \"direct\"\ntls = \"strict\"\nargo_smart_routing = true\ndns = { type = \"ADDRESS\", name = \"ssh.example.com\" }",
+        "traffic_type = \"direct\"\ntls = \"off\"\nargo_smart_routing = false\ndns = { type = \"ADDRESS\", name = \"ssh.example.com\" }",
     ));
     let a = &c.spectrum_apps[0];
-    assert_eq!(a.tls, Some(crate::config::Tls::Strict));
-    assert_eq!(a.argo_smart_routing, Some(true));
+    assert_eq!(a.tls, Some(crate::config::Tls::Off));
+    assert_eq!(a.argo_smart_routing, Some(false));
     assert_eq!(a.dns.as_ref().unwrap().name, "ssh.example.com");
+    for t in ["flexible", "full", "strict"] {
+        let e = refuse_lab("traffic_type = \"direct\"", &format!("tls = \"{t}\""));
+        one(
+            &e,
+            Rule::Unsupported,
+            "spectrum_apps[0].tls",
+            Some(&format!("\"{t}\"")),
+            &["does not terminate TLS", "tls = \"off\""],
+        );
+    }
+    let e = refuse_lab("traffic_type = \"direct\"", "argo_smart_routing = true");
+    one(
+        &e,
+        Rule::Unsupported,
+        "spectrum_apps[0].argo_smart_routing",
+        Some("true"),
+        &["not supported here"],
+    );
     assert!(
         !c.spectrum_apps[1].ip_firewall,
         "ip_firewall defaults to false"
