@@ -37,8 +37,20 @@ pub fn load_config(path: Option<&Path>) -> Result<Loaded> {
         ),
         None => (BUNDLED_CONFIG.to_string(), BUNDLED_CONFIG_NAME.to_string()),
     };
-    let config = Config::from_toml_str(&text)
+    let mut config = Config::from_toml_str(&text)
         .map_err(|e| anyhow::anyhow!("{name} is not a valid config:\n{e}"))?;
+    // Origin names without addresses yet are looked up now; the file's own timestamps and
+    // addresses are kept (it is its own previous version).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    control::resolve::prepare(
+        &config.clone(),
+        &mut config,
+        &control::resolve::SystemResolver,
+        now_ms,
+    )
+    .map_err(|e| anyhow::anyhow!("{name} does not compile:\n{e}"))?;
     let version = control::daemon::version_of(&text).unwrap_or(1);
     let compiled = config
         .compile(version, &control::config::Slots::default())

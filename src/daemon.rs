@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -64,12 +65,17 @@ pub struct ControlPlane {
     pub secrets: Arc<CookieSecrets>,
     server: Option<Server>,
     drain: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    resolver: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         // The socket first (no more changes), then the last connection events.
         self.server.take();
+        if let Some((stop, t)) = self.resolver.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = t.join();
+        }
         if let Some((stop, t)) = self.drain.take() {
             stop.store(true, Ordering::Relaxed);
             let _ = t.join();
@@ -147,11 +153,30 @@ impl ControlPlane {
                 )
             }
         };
+        // Origin names are looked up again on their TTL; the thread wakes every 200 ms to
+        // see whether it should stop.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (Arc::clone(&controller), Arc::clone(&stop));
+        let t = std::thread::Builder::new()
+            .name("fp-origin-dns".into())
+            .spawn(move || {
+                let mut next = Instant::now();
+                while !s.load(Ordering::Relaxed) {
+                    if Instant::now() >= next {
+                        // Every second at least, so that a new app's TTL is followed at once.
+                        let wait = c.refresh_origin_dns().min(Duration::from_secs(1));
+                        next = Instant::now() + wait;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+            .context("starting the origin DNS thread")?;
         Ok(ControlPlane {
             controller,
             secrets,
             server,
             drain: None,
+            resolver: Some((stop, t)),
         })
     }
 

@@ -135,7 +135,12 @@ fn refused(e: &ApplyError) -> Response<Body> {
             StatusCode::BAD_REQUEST,
             errs.iter()
                 .map(|x| ApiError {
-                    code: e.code(),
+                    // The public API's own code for an origin name without an address.
+                    code: if x.rule == crate::config::Rule::OriginUnresolvable {
+                        531
+                    } else {
+                        e.code()
+                    },
                     message: x.to_string(),
                 })
                 .collect(),
@@ -328,6 +333,10 @@ impl Ctx<'_> {
                 });
         match outcome {
             Ok(o) => {
+                // The apps as the edge made them (assigned edge IPs, resolved origins).
+                if let Some(a) = after.as_mut() {
+                    a.spectrum_apps.clone_from(&o.apps);
+                }
                 let mut r = after.as_ref().map(result).unwrap_or(Value::Null);
                 annotate(&mut r, &o);
                 ok(r)
@@ -350,8 +359,33 @@ fn annotate(r: &mut Value, o: &ApplyOutcome) {
     }
 }
 
+/// An app as the public API shows it: every field, defaults included.
 fn app_json(a: &SpectrumApp) -> Value {
-    serde_json::to_value(a).unwrap_or(Value::Null)
+    let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        for (k, d) in [
+            ("proxy_protocol", json!("off")),
+            ("ip_firewall", json!(false)),
+            ("tls", json!("off")),
+            ("traffic_type", json!("direct")),
+            ("argo_smart_routing", json!(false)),
+        ] {
+            m.entry(k).or_insert(d);
+        }
+    }
+    v
+}
+
+/// An app with the state of its origin name's lookups (GET).
+fn app_json_status(c: &Controller, a: &SpectrumApp) -> Value {
+    let mut v = app_json(a);
+    if let (Value::Object(m), Some(s)) = (&mut v, c.dns_status(&a.id)) {
+        m.insert(
+            "origin_dns_status".into(),
+            serde_json::to_value(s).unwrap_or(Value::Null),
+        );
+    }
+    v
 }
 
 fn unique_app_id(cfg: &Config, base: &str) -> String {
@@ -501,7 +535,7 @@ pub fn route(
                 .config
                 .spectrum_apps
                 .iter()
-                .map(app_json)
+                .map(|a| app_json_status(c, a))
                 .collect(),
         )),
         (&Method::GET, ["client", "v4", "zones", _, "spectrum", "apps", id]) => {
@@ -512,7 +546,7 @@ pub fn route(
                 .iter()
                 .find(|a| a.id == *id)
             {
-                Some(a) => ok(app_json(a)),
+                Some(a) => ok(app_json_status(c, a)),
                 None => not_found(&format!("Spectrum app {id}")),
             }
         }

@@ -130,6 +130,10 @@ pub struct ApplyOutcome {
     /// On a dry run: the exhaustive verification's report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The Spectrum apps as applied (or as they would be): with the edge IPs the edge
+    /// assigned, the origin addresses it resolved and their timestamps.
+    #[serde(skip)]
+    pub apps: Vec<crate::config::SpectrumApp>,
 }
 
 /// What the exhaustive verification found.
@@ -427,7 +431,31 @@ pub struct Controller {
     /// The configuration version at which each binding (by id) last changed: it is
     /// `provisioning` until every queue runs that version.
     binding_versions: Mutex<std::collections::HashMap<String, u64>>,
+    /// How origin names are looked up.
+    resolver: Arc<dyn crate::resolve::Resolver>,
+    /// The last lookup of each app's origin name, by app id.
+    dns: Mutex<std::collections::HashMap<String, DnsStatus>>,
     started: Instant,
+}
+
+/// The state of an app's origin name: when it was last looked up and what came of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsStatus {
+    /// The name looked up.
+    pub name: String,
+    /// `ok` or `unresolvable` (the app keeps its last addresses).
+    pub state: &'static str,
+    /// When the last lookup ran (RFC 3339).
+    pub checked_on: String,
+    /// When the addresses last changed (RFC 3339), if they did since the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_on: Option<String>,
+    /// Why the last lookup failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Seconds until the next lookup is due.
+    #[serde(skip)]
+    next: Option<Instant>,
 }
 
 impl core::fmt::Debug for Controller {
@@ -571,7 +599,137 @@ impl Controller {
             }),
             new_event: Condvar::new(),
             swap_times: Mutex::new(fastpath::stats::NsHistogram::default()),
+            resolver: Arc::new(crate::resolve::SystemResolver),
+            dns: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Looks origin names up with `r` instead of the system resolver.
+    #[must_use]
+    pub fn with_resolver(mut self, r: Arc<dyn crate::resolve::Resolver>) -> Controller {
+        self.resolver = r;
+        self
+    }
+
+    /// The last lookup of app `id`'s origin name, if it has one.
+    pub fn dns_status(&self, id: &str) -> Option<DnsStatus> {
+        self.dns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Looks up again every origin name whose TTL ran out (outside the configuration lock),
+    /// and applies the addresses that changed as one change, with a `config_origin_dns_changed`
+    /// event per app. A name that fails keeps its last addresses: the app says so in its
+    /// `origin_dns_status`, an `config_origin_dns_unresolvable` event is sent, and it is tried again
+    /// after `min(ttl, 60)` seconds. Returns how long until the next lookup is due (at most
+    /// 60 s).
+    pub fn refresh_origin_dns(&self) -> Duration {
+        let now = Instant::now();
+        let running = self.running();
+        let mut due: Vec<(String, crate::config::OriginDns)> = Vec::new();
+        {
+            let mut st = self.dns.lock().unwrap_or_else(|e| e.into_inner());
+            st.retain(|id, s| {
+                running
+                    .config
+                    .spectrum_apps
+                    .iter()
+                    .any(|a| a.id == *id && a.origin_dns.as_ref().is_some_and(|d| d.name == s.name))
+            });
+            for a in &running.config.spectrum_apps {
+                let Some(d) = &a.origin_dns else { continue };
+                let entry = st.entry(a.id.clone()).or_insert_with(|| DnsStatus {
+                    name: d.name.clone(),
+                    state: "ok",
+                    checked_on: crate::analytics::format_time(now_ms() / 1000 * 1000),
+                    changed_on: None,
+                    error: None,
+                    // Looked up at once: at start, the file's addresses may be old.
+                    next: None,
+                });
+                if entry.next.is_none_or(|n| n <= now) {
+                    due.push((a.id.clone(), d.clone()));
+                }
+            }
+        }
+        let mut changed: Vec<(String, crate::config::OriginDns, Vec<core::net::IpAddr>)> =
+            Vec::new();
+        for (id, d) in due {
+            let result = crate::resolve::resolve(&*self.resolver, &d);
+            let stamp = crate::analytics::format_time(now_ms() / 1000 * 1000);
+            let mut st = self.dns.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(s) = st.get_mut(&id) else { continue };
+            s.checked_on = stamp.clone();
+            match result {
+                Ok(ips) => {
+                    s.state = "ok";
+                    s.error = None;
+                    s.next = Some(now + Duration::from_secs(u64::from(d.ttl())));
+                    if ips != d.resolved {
+                        s.changed_on = Some(stamp);
+                        changed.push((id, d, ips));
+                    }
+                }
+                Err(msg) => {
+                    let first = s.state != "unresolvable";
+                    s.state = "unresolvable";
+                    s.error = Some(msg.clone());
+                    s.next = Some(now + Duration::from_secs(u64::from(d.ttl().min(60))));
+                    drop(st);
+                    if first {
+                        self.event(
+                            "config_origin_dns_unresolvable",
+                            None,
+                            serde_json::json!({ "app": id, "name": d.name, "error": msg, "keeping": d.resolved }),
+                        );
+                    }
+                }
+            }
+        }
+        if !changed.is_empty() {
+            let result = self.modify(None, None, false, |cfg| {
+                for (id, d, ips) in &changed {
+                    // Only if the app still has that name (an edit may have raced the lookup).
+                    if let Some(x) = cfg
+                        .spectrum_apps
+                        .iter_mut()
+                        .find(|a| a.id == *id)
+                        .and_then(|a| a.origin_dns.as_mut())
+                        .filter(|x| x.name == d.name && x.kind == d.kind)
+                    {
+                        x.resolved.clone_from(ips);
+                    }
+                }
+                Ok(())
+            });
+            for (id, d, ips) in &changed {
+                match &result {
+                    Ok(o) => self.event(
+                        "config_origin_dns_changed",
+                        None,
+                        serde_json::json!({ "app": id, "name": d.name, "old": d.resolved, "new": ips, "version": o.version }),
+                    ),
+                    Err(e) => {
+                        // E.g. a new address the origin policy refuses: keep the old ones.
+                        let mut st = self.dns.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(s) = st.get_mut(id) {
+                            s.state = "unresolvable";
+                            s.error = Some(format!("new addresses {ips:?} refused: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        let st = self.dns.lock().unwrap_or_else(|e| e.into_inner());
+        let soonest = st.values().filter_map(|s| s.next).min();
+        soonest
+            .map_or(Duration::from_secs(60), |n| {
+                n.saturating_duration_since(Instant::now())
+            })
+            .min(Duration::from_secs(60))
     }
 
     fn lock(&self) -> MutexGuard<'_, Arc<Running>> {
@@ -1022,6 +1180,8 @@ impl Controller {
                 .secret
                 .clone_from(&running.config.syn_cookies.secret);
         }
+        crate::resolve::prepare(&running.config, &mut config, &*self.resolver, now_ms())
+            .map_err(ApplyError::Invalid)?;
         let restart = restart_only_changes(&running.config, &config);
         if !restart.is_empty() {
             return Err(ApplyError::NeedsRestart(restart));
@@ -1046,6 +1206,7 @@ impl Controller {
                     passed: findings.is_empty(),
                     findings,
                 }),
+                apps: config.spectrum_apps,
             });
         }
         let Some(persist) = self.persist.as_deref() else {
@@ -1116,6 +1277,7 @@ impl Controller {
             }
             *bv = next;
         }
+        let apps = config.spectrum_apps.clone();
         *running = Arc::new(Running {
             config,
             compiled,
@@ -1128,6 +1290,7 @@ impl Controller {
             swap_us: swap.as_micros() as u64,
             would_apply: None,
             verification: None,
+            apps,
         })
     }
 }
@@ -1154,5 +1317,105 @@ mod test {
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].starts_with("flows.capacity: "), "{d:?}");
         assert!(restart_only_changes(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn origin_names_are_resolved_at_apply_and_followed_on_their_ttl() {
+        use crate::resolve::tests::Table;
+        let lab = include_str!("../../pcaps/edge-lab.toml");
+        let config = Config::from_toml_str(lab).unwrap();
+        let compiled = config.compile(1, &Default::default()).unwrap();
+        let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let table = Arc::new(Table::default());
+        let c = Controller::new(
+            Running {
+                config,
+                compiled,
+                version: 1,
+            },
+            tables,
+            dir.path().join("edge.toml"),
+            None,
+        )
+        .with_resolver(Arc::clone(&table) as Arc<dyn crate::resolve::Resolver>);
+        let app: crate::config::SpectrumApp = crate::config::parse_json(
+            r#"{"id": "byname", "protocol": "tcp/2000-2001",
+                "edge_ips": {"type": "static", "ips": ["203.0.113.10"]},
+                "origin_dns": {"name": "origin.example.com", "ttl": 1},
+                "origin_port": "3000-3001"}"#,
+        )
+        .unwrap();
+        // Not resolvable: refused, nothing changes.
+        let add = |cfg: &mut Config| {
+            cfg.spectrum_apps.push(app.clone());
+            Ok(())
+        };
+        let err = c.modify(None, None, false, add).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("could not resolve origin to an IP"),
+            "{err}"
+        );
+        assert_eq!(c.running().version, 1);
+
+        table.set("origin.example.com", &["192.0.2.7"]);
+        let o = c.modify(None, None, false, add).unwrap();
+        let applied = o.apps.iter().find(|a| a.id == "byname").unwrap();
+        assert_eq!(
+            applied.origin_dns.as_ref().unwrap().resolved[0].to_string(),
+            "192.0.2.7"
+        );
+        let spec_origin = |c: &Controller| {
+            let r = c.running();
+            let a = r
+                .compiled
+                .spec
+                .apps
+                .iter()
+                .find(|a| a.id == "byname")
+                .unwrap();
+            a.origins
+                .iter()
+                .map(|o| (o.addr.to_string(), o.ports.lo))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(spec_origin(&c), [("192.0.2.7".to_string(), 3000)]);
+
+        // The address changes: the refresh applies it, as a config event.
+        table.set("origin.example.com", &["192.0.2.8", "192.0.2.9"]);
+        let before = c.last_seq();
+        c.refresh_origin_dns();
+        assert_eq!(
+            spec_origin(&c),
+            [
+                ("192.0.2.8".to_string(), 3000),
+                ("192.0.2.9".to_string(), 3000)
+            ]
+        );
+        let evs = c.events_since(before, Duration::ZERO, EventFilter::Control);
+        assert!(
+            evs.iter().any(|e| e.kind == "config_origin_dns_changed"),
+            "{evs:?}"
+        );
+        assert_eq!(c.dns_status("byname").unwrap().state, "ok");
+
+        // The name stops resolving: the last addresses stay, and the app says so.
+        table.0.lock().unwrap().clear();
+        let version = c.running().version;
+        let before = c.last_seq();
+        std::thread::sleep(Duration::from_millis(1100));
+        c.refresh_origin_dns();
+        assert_eq!(c.running().version, version);
+        assert_eq!(spec_origin(&c).len(), 2);
+        let s = c.dns_status("byname").unwrap();
+        assert_eq!(s.state, "unresolvable");
+        assert!(s.error.unwrap().contains("origin.example.com"));
+        let evs = c.events_since(before, Duration::ZERO, EventFilter::Control);
+        assert!(
+            evs.iter()
+                .any(|e| e.kind == "config_origin_dns_unresolvable"),
+            "{evs:?}"
+        );
     }
 }

@@ -11,5 +11,6 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod explain;
+pub mod resolve;
 pub mod stats;
 pub mod verify;

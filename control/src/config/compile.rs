@@ -21,7 +21,7 @@ use fastpath::tables::{
 use fastpath::worker::WorkerConfig;
 
 use super::Config;
-use super::error::ConfigErrors;
+use super::error::{ConfigError, ConfigErrors, Rule};
 use super::value::ServiceName;
 
 /// Id → slot maps of one configuration version.
@@ -145,6 +145,25 @@ impl Config {
     /// and its spec always builds.
     pub fn compile(&self, version: u64, previous: &Slots) -> Result<Compiled, ConfigErrors> {
         self.validate()?;
+        let unresolved: Vec<ConfigError> = self
+            .spectrum_apps
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.origin_dns.as_ref().is_some_and(|d| d.resolved.is_empty()))
+            .map(|(i, a)| {
+                ConfigError::new(
+                    Rule::OriginUnresolvable,
+                    format!("spectrum_apps[{i}].origin_dns.name"),
+                    a.origin_dns.as_ref().map(|d| format!("{:?}", d.name)),
+                    "could not resolve origin to an IP: the name has no address yet (the \
+                     daemon resolves it when the app is applied; check the name and the \
+                     system resolver)",
+                )
+            })
+            .collect();
+        if !unresolved.is_empty() {
+            return Err(ConfigErrors::new(unresolved));
+        }
 
         let binding_ids: Vec<String> = self.bindings.iter().map(|b| b.effective_id()).collect();
         let binding_slots = allocate(&previous.bindings, &binding_ids);
@@ -193,14 +212,24 @@ impl Config {
                         .map(|e| e.ips.clone())
                         .unwrap_or_default(),
                     ip_firewall: a.ip_firewall,
-                    origins: a
-                        .origin_direct
-                        .iter()
-                        .map(|o| OriginSpec {
-                            addr: o.addr,
-                            ports: ports(o.lo, o.hi),
-                        })
-                        .collect(),
+                    origins: match (&a.origin_dns, a.origin_port) {
+                        (Some(dns), Some(port)) => dns
+                            .resolved
+                            .iter()
+                            .map(|&addr| OriginSpec {
+                                addr,
+                                ports: ports(port.lo, port.hi),
+                            })
+                            .collect(),
+                        _ => a
+                            .origin_direct
+                            .iter()
+                            .map(|o| OriginSpec {
+                                addr: o.addr,
+                                ports: ports(o.lo, o.hi),
+                            })
+                            .collect(),
+                    },
                     proxy_protocol: a.effective_proxy_protocol(),
                     traffic_type: a.traffic_type,
                 })

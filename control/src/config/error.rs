@@ -41,7 +41,7 @@ pub enum Rule {
     TooMany,
     /// A port of 0, above 65535, or a backwards range.
     BadPort,
-    /// `edge_ips` missing, dynamic, or empty.
+    /// `edge_ips` malformed (static without ips, connectivity with static, ...).
     EdgeIps,
     /// An edge IP that is not in a Spectrum binding, or listed twice.
     EdgeIpNotSpectrum,
@@ -51,7 +51,8 @@ pub enum Rule {
     Origin,
     /// An origin refused by the origin policy (reserved, managed, or an edge IP).
     OriginRefused,
-    /// A field of the public API that this edge refuses (`origin_dns`, `origin_port`).
+    /// A field of the public API whose effect this edge does not have (`tls` other than
+    /// `off`, `argo_smart_routing = true`, `traffic_type` `http`/`https`, SRV origins).
     Unsupported,
     /// `proxy_protocol`/`spp` that does not fit the app's protocol.
     ProxyProtocol,
@@ -67,6 +68,10 @@ pub enum Rule {
     OutOfRange,
     /// A malformed SYN-cookie secret.
     Secret,
+    /// An `origin_dns` name that does not resolve to an address (API code 531).
+    OriginUnresolvable,
+    /// `[spectrum] dynamic_pool` malformed, or no free address in it for a dynamic app.
+    DynamicPool,
 }
 
 impl Rule {
@@ -100,6 +105,8 @@ impl Rule {
             Rule::DuplicatePort => "duplicate_port",
             Rule::OutOfRange => "out_of_range",
             Rule::Secret => "secret",
+            Rule::OriginUnresolvable => "origin_unresolvable",
+            Rule::DynamicPool => "dynamic_pool",
         }
     }
 }

@@ -17,7 +17,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::error::{ConfigError, ConfigErrors, Rule};
 use super::{
     AccessRule, Binding, Cdn, Config, Flows, Node, OriginPolicy, Pipeline, Prefix, Proxy,
-    SpectrumApp, SynCookies, Workers,
+    SpectrumApp, SpectrumSettings, SynCookies, Workers,
 };
 
 /// Top-level keys, in the order `docs/CONFIG.md` lists them.
@@ -31,6 +31,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "prefixes",
     "bindings",
     "cdn",
+    "spectrum",
     "spectrum_apps",
     "access_rules",
     "origin_policy",
@@ -226,6 +227,7 @@ fn shape_errors(doc: &Spanned<DeTable<'_>>, index: &SpanIndex<'_>) -> Vec<Config
             "prefixes" => check_each::<Prefix>(name, v, index, &mut out),
             "bindings" => check_each::<Binding>(name, v, index, &mut out),
             "cdn" => check::<Cdn>(name, v, index, &mut out),
+            "spectrum" => check::<SpectrumSettings>(name, v, index, &mut out),
             "spectrum_apps" => check_each::<SpectrumApp>(name, v, index, &mut out),
             "access_rules" => check_each::<AccessRule>(name, v, index, &mut out),
             "origin_policy" => check::<OriginPolicy>(name, v, index, &mut out),
@@ -270,22 +272,23 @@ pub(crate) fn from_toml_str(src: &str) -> Result<Config, ConfigErrors> {
         return Err(ConfigErrors::new(errors));
     }
     let whole = Spanned::new(doc.span(), DeValue::Table(doc.get_ref().clone()));
-    let config = match serde_path_to_error::deserialize::<_, Config>(ValueDeserializer::from(whole))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            let mut errors = shape_errors(&doc, &index);
-            if errors.is_empty() {
-                // Not expected: the per-table pass should find what the whole pass found.
-                errors.push(shape_error(
-                    join_path("", e.path()),
-                    e.inner().message(),
-                    None,
-                ));
+    let mut config =
+        match serde_path_to_error::deserialize::<_, Config>(ValueDeserializer::from(whole)) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut errors = shape_errors(&doc, &index);
+                if errors.is_empty() {
+                    // Not expected: the per-table pass should find what the whole pass found.
+                    errors.push(shape_error(
+                        join_path("", e.path()),
+                        e.inner().message(),
+                        None,
+                    ));
+                }
+                return Err(ConfigErrors::new(errors));
             }
-            return Err(ConfigErrors::new(errors));
-        }
-    };
+        };
+    config.assign_edge_ips();
     config.validate().map_err(|mut e| {
         for err in &mut e.errors {
             err.line = index.line_of(&err.key);

@@ -36,6 +36,7 @@
 //! ```
 
 mod compile;
+pub mod dynamic;
 mod error;
 mod load;
 mod origin;
@@ -56,7 +57,8 @@ pub use error::{ConfigError, ConfigErrors, LoadError, Rule};
 pub use load::parse_json;
 pub use origin::{OriginCheck, RESERVED, Reserved, origin_check};
 pub use value::{
-    AccessTarget, EdgeIpsType, OriginUrl, Present, Protocol, Secret, ServiceName, Tls,
+    AccessTarget, EdgeIpsType, OriginDnsType, OriginPort, OriginUrl, Protocol, Secret, ServiceName,
+    Tls,
 };
 
 /// A node's whole configuration. Every section is optional; see `docs/CONFIG.md`. (`Default`
@@ -82,6 +84,8 @@ pub struct Config {
     pub bindings: Vec<Binding>,
     /// The CDN's ports and L7 pool.
     pub cdn: Cdn,
+    /// Settings of all Spectrum apps (the pool of dynamic edge IPs).
+    pub spectrum: SpectrumSettings,
     /// Spectrum apps.
     pub spectrum_apps: Vec<SpectrumApp>,
     /// Source IP access rules; the longest matching prefix decides.
@@ -337,22 +341,69 @@ impl Default for Cdn {
     }
 }
 
-/// `edge_ips` of a Spectrum app: `{ type = "static", ips = [...] }`.
+/// `[spectrum]`: settings of all Spectrum apps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpectrumSettings {
+    /// Where apps with `edge_ips = { type = "dynamic" }` get their addresses: CIDRs inside
+    /// Spectrum bindings, not overlapping one another. Empty: dynamic edge IPs are refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_pool: Vec<IpNet>,
+}
+
+/// `edge_ips` of a Spectrum app: `{ type = "static", ips = [...] }` or
+/// `{ type = "dynamic", connectivity = "all" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeIps {
-    /// Must be `static` here.
+    /// `static` (addresses given) or `dynamic` (assigned from `[spectrum] dynamic_pool`).
     #[serde(rename = "type")]
     pub kind: EdgeIpsType,
-    /// The edge addresses, each inside a Spectrum binding.
+    /// The edge addresses, each inside a Spectrum binding. With `dynamic`, written by the edge
+    /// (and kept across restarts and edits while they stay in the pool).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ips: Vec<IpAddr>,
-    /// Public API field of dynamic edge IPs (`all`, `ipv4`, `ipv6`); refused with `static`.
+    /// With `dynamic`: `all` (default; one IPv4 and one IPv6 address), `ipv4` or `ipv6`.
+    /// Refused with `static`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connectivity: Option<String>,
 }
 
-/// `dns` of a Spectrum app: stored for API compatibility, not used by the edge.
+/// `origin_dns` of a Spectrum app: a name the edge resolves with the system resolver when the
+/// app is applied and again every `ttl` seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginDns {
+    /// The name (a CNAME to the origin, or the origin's own name).
+    pub name: String,
+    /// `""` (default: IPv4 and IPv6), `A` or `AAAA`; `SRV` is refused.
+    #[serde(rename = "type", default, skip_serializing_if = "is_any")]
+    pub kind: OriginDnsType,
+    /// Seconds between resolutions (1..=86400; default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    /// The addresses of the last successful resolution, written by the edge: they are the
+    /// origins, one per address, and are kept when the name later stops resolving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<IpAddr>,
+}
+
+fn is_any(t: &OriginDnsType) -> bool {
+    *t == OriginDnsType::Any
+}
+
+impl OriginDns {
+    /// Default seconds between resolutions.
+    pub const DEFAULT_TTL: u32 = 600;
+
+    /// Seconds between resolutions.
+    pub fn ttl(&self) -> u32 {
+        self.ttl.unwrap_or(Self::DEFAULT_TTL)
+    }
+}
+
+/// `dns` of a Spectrum app: the app's public name. The edge is not a DNS server: the name is
+/// metadata (shown by the API, used as the id of an app created without one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dns {
@@ -374,19 +425,20 @@ pub struct SpectrumApp {
     pub id: String,
     /// `tcp/PORT`, `tcp/LO-HI`, `udp/PORT` or `udp/LO-HI`.
     pub protocol: Protocol,
-    /// The edge addresses; must be `static`.
+    /// The edge addresses: `static` ones, or `dynamic` ones from `[spectrum] dynamic_pool`.
+    /// Absent: dynamic, connectivity `all` (as in the public API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge_ips: Option<EdgeIps>,
     /// Origins, `tcp://IP:PORT` (IPv6 in brackets), with a port range as large as the edge
-    /// range when the app has one.
-    #[serde(default)]
+    /// range when the app has one. Exactly one of `origin_direct` and `origin_dns`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origin_direct: Vec<OriginUrl>,
-    /// Public API field; refused ("use origin_direct").
+    /// An origin by name, resolved by the edge; needs `origin_port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin_dns: Option<Present>,
-    /// Public API field; refused ("use origin_direct").
+    pub origin_dns: Option<OriginDns>,
+    /// The origin port (or range, as large as the edge range) of `origin_dns`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin_port: Option<Present>,
+    pub origin_port: Option<OriginPort>,
     /// `off` (default), `v1` (TCP), `v2`, `simple` (UDP); `false` = off, `true` = v1.
     #[serde(
         default,
@@ -407,15 +459,22 @@ pub struct SpectrumApp {
         skip_serializing_if = "is_direct"
     )]
     pub traffic_type: TrafficType,
-    /// `off`, `flexible`, `full`, `strict`: stored; the edge never terminates TLS.
+    /// `off` (default, the encrypted stream is relayed as it is); `flexible`, `full` and
+    /// `strict` are refused: the edge does not terminate TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
-    /// Stored for API compatibility.
+    /// The app's public name (metadata).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
-    /// Accepted and ignored (no smart routing on a single edge).
+    /// `false` only: `true` is refused (no Argo network behind this edge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argo_smart_routing: Option<bool>,
+    /// When the app was created (RFC 3339), written by the edge; a value sent is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_on: Option<String>,
+    /// When the app last changed (RFC 3339), written by the edge; a value sent is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_on: Option<String>,
 }
 
 fn is_off(p: &ProxyProtocol) -> bool {
@@ -518,7 +577,8 @@ impl Config {
     /// [`ConfigErrors`]: the first shape error (JSON parsing stops there), or every
     /// validation error.
     pub fn from_json_str(src: &str) -> Result<Config, ConfigErrors> {
-        let c: Config = parse_json(src)?;
+        let mut c: Config = parse_json(src)?;
+        c.assign_edge_ips();
         c.validate()?;
         Ok(c)
     }

@@ -14,8 +14,8 @@ use ipnet::IpNet;
 
 use super::error::{Errors, Rule, quote};
 use super::origin::{Inspection, overlaps};
-use super::value::{AccessTarget, EdgeIpsType, OriginUrl, ServiceName};
-use super::{Config, SpectrumApp};
+use super::value::{AccessTarget, EdgeIpsType, OriginDnsType, OriginUrl, ServiceName};
+use super::{Config, SpectrumApp, dynamic};
 
 pub(crate) fn validate(c: &Config) -> Result<(), super::ConfigErrors> {
     let mut e = Errors::default();
@@ -24,6 +24,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), super::ConfigErrors> {
     prefixes(c, &mut e);
     bindings(c, &mut e);
     cdn(c, &mut e);
+    dynamic_pool(c, &mut e);
     apps(c, &mut e);
     port_conflicts(c, &mut e);
     access_rules(c, &mut e);
@@ -656,26 +657,153 @@ fn apps(c: &Config, e: &mut Errors) {
     }
 }
 
+fn dynamic_pool(c: &Config, e: &mut Errors) {
+    let pool = &c.spectrum.dynamic_pool;
+    for (i, net) in pool.iter().enumerate() {
+        let key = format!("spectrum.dynamic_pool[{i}]");
+        host_bits(e, key.clone(), *net);
+        let net = net.trunc();
+        if let Some(j) = pool[..i].iter().position(|o| overlaps(o.trunc(), net)) {
+            e.push(
+                Rule::DynamicPool,
+                key,
+                quote(net),
+                format!(
+                    "overlaps spectrum.dynamic_pool[{j}] = \"{}\"; list each range once",
+                    pool[j]
+                ),
+            );
+            continue;
+        }
+        // The whole range must be Spectrum's: its deciding binding spans it and no binding
+        // inside it gives part of it to another service.
+        let covering = c
+            .bindings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| {
+                b.cidr.prefix_len() <= net.prefix_len() && b.cidr.trunc().contains(&net.network())
+            })
+            .max_by_key(|(_, b)| b.cidr.prefix_len())
+            .map(|(i, _)| i);
+        let inner = c.bindings.iter().enumerate().find(|(_, b)| {
+            b.service != ServiceName::Spectrum
+                && b.cidr.prefix_len() > net.prefix_len()
+                && net.contains(&b.cidr.trunc().network())
+        });
+        match (covering, inner) {
+            (Some(b), _) if c.bindings[b].service != ServiceName::Spectrum => e.push(
+                Rule::DynamicPool,
+                key,
+                quote(net),
+                format!(
+                    "is bound to {} by bindings[{b}] = \"{}\"; a dynamic pool must lie in a \
+                     Spectrum binding: add [[bindings]] cidr = \"{net}\" service = \"spectrum\"",
+                    c.bindings[b].service, c.bindings[b].cidr
+                ),
+            ),
+            (None, _) => e.push(
+                Rule::DynamicPool,
+                key,
+                quote(net),
+                format!(
+                    "is not covered by one Spectrum binding; add [[bindings]] cidr = \"{net}\" \
+                     service = \"spectrum\" (inside an onboarded prefix)"
+                ),
+            ),
+            (Some(_), Some((b, inner))) => e.push(
+                Rule::DynamicPool,
+                key,
+                quote(net),
+                format!(
+                    "bindings[{b}] = \"{}\" gives part of it to {}; a dynamic pool must be \
+                     Spectrum's whole: shrink the pool or the binding",
+                    inner.cidr, inner.service
+                ),
+            ),
+            (Some(_), None) => {}
+        }
+    }
+}
+
 fn edge_ips(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp) {
     let k = |field: &str| format!("spectrum_apps[{i}].{field}");
     let Some(eips) = &a.edge_ips else {
+        // Config::assign_edge_ips turns an absent edge_ips into a dynamic one.
         e.push(
             Rule::EdgeIps,
             k("edge_ips"),
             None,
-            "required: this edge has no IP pool to pick from; give edge_ips = { type = \
-             \"static\", ips = [\"...\"] } with addresses in a Spectrum binding",
+            "required: give edge_ips = { type = \"static\", ips = [\"...\"] } with addresses \
+             in a Spectrum binding, or { type = \"dynamic\" } with a [spectrum] dynamic_pool",
         );
         return;
     };
     if eips.kind == EdgeIpsType::Dynamic {
-        e.push(
-            Rule::EdgeIps,
-            k("edge_ips.type"),
-            quote("dynamic"),
-            "dynamic edge IPs are not supported: give static IPs, edge_ips = { type = \
-             \"static\", ips = [\"...\"] }",
-        );
+        let want = match dynamic::Connectivity::parse(eips.connectivity.as_deref()) {
+            Ok(w) => w,
+            Err(msg) => {
+                e.push(
+                    Rule::EdgeIps,
+                    k("edge_ips.connectivity"),
+                    eips.connectivity.as_deref().and_then(quote),
+                    msg,
+                );
+                return;
+            }
+        };
+        let pool = &c.spectrum.dynamic_pool;
+        if pool.is_empty() {
+            e.push(
+                Rule::EdgeIps,
+                k("edge_ips.type"),
+                quote("dynamic"),
+                "dynamic edge IPs are assigned from [spectrum] dynamic_pool, which is empty: add \
+                 dynamic_pool = [\"CIDR\"] inside a Spectrum binding, or give static IPs, \
+                 edge_ips = { type = \"static\", ips = [\"...\"] }",
+            );
+            return;
+        }
+        for (j, ip) in eips.ips.iter().enumerate() {
+            if !pool.iter().any(|n| n.trunc().contains(ip)) || !want.admits(*ip) {
+                e.push(
+                    Rule::DynamicPool,
+                    k(&format!("edge_ips.ips[{j}]")),
+                    quote(ip),
+                    "a dynamic edge IP is assigned by the edge from [spectrum] dynamic_pool; \
+                     remove it (or make the app static)",
+                );
+            }
+        }
+        for v6 in [false, true] {
+            let n = eips.ips.iter().filter(|ip| ip.is_ipv6() == v6).count();
+            let family = if v6 { "IPv6" } else { "IPv4" };
+            if want.wants(v6) && n == 0 {
+                let msg = if pool.iter().any(|net| net.addr().is_ipv6() == v6) {
+                    format!(
+                        "no {family} address of [spectrum] dynamic_pool is free for {} (every one \
+                         carries another app on these ports); add a range to dynamic_pool",
+                        a.protocol
+                    )
+                } else {
+                    format!(
+                        "connectivity \"{}\" needs an {family} address, and [spectrum] \
+                         dynamic_pool has no {family} range; add one, or set connectivity = \
+                         \"{}\"",
+                        want.as_str(),
+                        if v6 { "ipv4" } else { "ipv6" }
+                    )
+                };
+                e.push(Rule::DynamicPool, k("edge_ips"), None, msg);
+            } else if n > 1 {
+                e.push(
+                    Rule::DynamicPool,
+                    k("edge_ips.ips"),
+                    None,
+                    format!("a dynamic app has one {family} address, not {n}"),
+                );
+            }
+        }
         return;
     }
     if let Some(conn) = &eips.connectivity {
@@ -736,21 +864,36 @@ fn edge_ips(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp) {
 
 fn origins(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp) {
     let k = |field: &str| format!("spectrum_apps[{i}].{field}");
-    for (field, present) in [
-        ("origin_dns", a.origin_dns.is_some()),
-        ("origin_port", a.origin_port.is_some()),
-    ] {
-        if present {
-            e.push(
-                Rule::Unsupported,
-                k(field),
-                None,
-                "not supported here: use origin_direct = [\"tcp://IP:PORT\"]",
-            );
-        }
-    }
     let p = a.protocol;
     let scheme = p.proto.as_str();
+    let port_hint = if p.lo == p.hi {
+        p.lo.to_string()
+    } else {
+        format!("{}-{}", p.lo, p.hi)
+    };
+    if let Some(dns) = &a.origin_dns {
+        if !a.origin_direct.is_empty() {
+            e.push(
+                Rule::Origin,
+                k("origin_dns"),
+                None,
+                "give one of origin_direct and origin_dns, not both",
+            );
+        }
+        origin_dns(c, e, i, a, dns);
+        return;
+    }
+    if a.origin_port.is_some() {
+        e.push(
+            Rule::Origin,
+            k("origin_port"),
+            a.origin_port.and_then(quote),
+            format!(
+                "origin_port goes with origin_dns; with origin_direct the port is part of each \
+                 origin, e.g. \"{scheme}://192.0.2.1:{port_hint}\""
+            ),
+        );
+    }
     if a.origin_direct.is_empty() {
         e.push(
             Rule::Origin,
@@ -758,12 +901,8 @@ fn origins(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp) {
             None,
             format!(
                 "at least one origin is required, e.g. origin_direct = \
-                 [\"{scheme}://192.0.2.1:{}\"]",
-                if p.lo == p.hi {
-                    p.lo.to_string()
-                } else {
-                    format!("{}-{}", p.lo, p.hi)
-                }
+                 [\"{scheme}://192.0.2.1:{port_hint}\"], or origin_dns = {{ name = \
+                 \"origin.example.com\" }} with origin_port = {port_hint}"
             ),
         );
     }
@@ -832,6 +971,113 @@ fn origins(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp) {
             );
         }
         origin_policy(c, e, &key, o);
+    }
+}
+
+/// A host name as the system resolver takes it: labels of letters, digits, `-` and `_`, or an
+/// address literal.
+fn hostname_problem(name: &str) -> Option<&'static str> {
+    if name.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let n = name.strip_suffix('.').unwrap_or(name);
+    if n.is_empty() {
+        return Some("is empty");
+    }
+    if n.len() > 253 {
+        return Some("is longer than 253 characters");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !n.split('.').all(label_ok) {
+        return Some("is not a host name (labels of letters, digits and `-`, at most 63 each)");
+    }
+    None
+}
+
+fn origin_dns(c: &Config, e: &mut Errors, i: usize, a: &SpectrumApp, dns: &super::OriginDns) {
+    let k = |field: &str| format!("spectrum_apps[{i}].{field}");
+    let p = a.protocol;
+    if let Some(msg) = hostname_problem(&dns.name) {
+        e.push(
+            Rule::Origin,
+            k("origin_dns.name"),
+            quote(&dns.name),
+            format!("the name {msg}"),
+        );
+    }
+    if dns.kind == OriginDnsType::Srv {
+        e.push(
+            Rule::Unsupported,
+            k("origin_dns.type"),
+            quote("SRV"),
+            "not supported here: the edge resolves origins with the system resolver, which has \
+             no SRV lookup; use type \"\" (A and AAAA), \"A\" or \"AAAA\" with origin_port",
+        );
+    }
+    if let Some(ttl) = dns.ttl
+        && !(1..=86_400).contains(&ttl)
+    {
+        e.push(
+            Rule::OutOfRange,
+            k("origin_dns.ttl"),
+            quote(ttl),
+            "seconds between resolutions: 1..=86400 (default 600)",
+        );
+    }
+    let Some(port) = a.origin_port else {
+        e.push(
+            Rule::Origin,
+            k("origin_port"),
+            None,
+            format!(
+                "required with origin_dns: the origin port, e.g. origin_port = {}",
+                if p.lo == p.hi {
+                    p.lo.to_string()
+                } else {
+                    format!("\"{}-{}\"", p.lo, p.hi)
+                }
+            ),
+        );
+        return;
+    };
+    let problems = range_problems(port.lo, port.hi, |a, b| format!("\"{a}-{b}\""));
+    let port_ok = problems.is_empty();
+    for msg in problems {
+        e.push(Rule::BadPort, k("origin_port"), quote(port), msg);
+    }
+    let edge_ok = range_problems(p.lo, p.hi, |a, b| format!("{a}-{b}")).is_empty();
+    if port_ok && edge_ok && port.len() != p.len() {
+        e.push(
+            Rule::Origin,
+            k("origin_port"),
+            quote(port),
+            if p.len() == 1 {
+                format!("a single edge port ({p}) maps to a single origin port, not a range")
+            } else {
+                format!(
+                    "the edge range {p} has {} ports, origin_port {}; an edge range maps onto an \
+                     origin range of the same size, port for port",
+                    p.len(),
+                    port.len()
+                )
+            },
+        );
+    }
+    for (j, ip) in dns.resolved.iter().enumerate() {
+        let url = OriginUrl {
+            scheme: p.proto,
+            addr: *ip,
+            lo: port.lo,
+            hi: port.hi,
+        };
+        origin_policy(c, e, &k(&format!("origin_dns.resolved[{j}]")), &url);
     }
 }
 

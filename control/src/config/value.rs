@@ -361,20 +361,115 @@ impl AccessTarget {
     }
 }
 
-/// A key of the public API that is recognised but refused by validation (`origin_dns`,
-/// `origin_port`): parsing accepts any value so that the refusal can say what to use instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Present;
+/// `origin_dns.type`: which addresses of the name are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum OriginDnsType {
+    /// Both families (the API's `""`, the default).
+    #[default]
+    #[serde(rename = "")]
+    Any,
+    /// IPv4 addresses only.
+    A,
+    /// IPv6 addresses only.
+    #[serde(rename = "AAAA")]
+    Aaaa,
+    /// SRV records: refused (the system resolver has no SRV lookup).
+    #[serde(rename = "SRV")]
+    Srv,
+}
 
-impl Serialize for Present {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bool(true)
+impl OriginDnsType {
+    /// The API name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OriginDnsType::Any => "",
+            OriginDnsType::A => "A",
+            OriginDnsType::Aaaa => "AAAA",
+            OriginDnsType::Srv => "SRV",
+        }
+    }
+
+    /// Whether an address of the name is used.
+    pub fn admits(self, ip: IpAddr) -> bool {
+        match self {
+            OriginDnsType::Any | OriginDnsType::Srv => true,
+            OriginDnsType::A => ip.is_ipv4(),
+            OriginDnsType::Aaaa => ip.is_ipv6(),
+        }
     }
 }
 
-impl<'de> Deserialize<'de> for Present {
+/// `origin_port` of an app whose origin is `origin_dns`: a port (`22`) or a range
+/// (`"3000-4000"`, as large as the edge range; port for port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OriginPort {
+    /// First port.
+    pub lo: u32,
+    /// Last port (inclusive; equal to `lo` for one port).
+    pub hi: u32,
+}
+
+impl OriginPort {
+    /// Number of ports (0 for a backwards range).
+    pub fn len(&self) -> u32 {
+        (self.hi + 1).saturating_sub(self.lo)
+    }
+
+    /// True for a backwards range.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl FromStr for OriginPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<OriginPort, String> {
+        parse_ports(s.trim())
+            .map(|(lo, hi)| OriginPort { lo, hi })
+            .ok_or_else(|| format!("`{s}` is not a port or a range: write 22 or \"3000-4000\""))
+    }
+}
+
+impl fmt::Display for OriginPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_ports(f, self.lo, self.hi)
+    }
+}
+
+impl Serialize for OriginPort {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.lo == self.hi {
+            s.serialize_u32(self.lo)
+        } else {
+            s.collect_str(self)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OriginPort {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        de::IgnoredAny::deserialize(d).map(|_| Present)
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = OriginPort;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port like 22 or a range like \"3000-4000\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OriginPort, E> {
+                let p =
+                    u32::try_from(v).map_err(|_| E::custom(format!("port {v} is too large")))?;
+                Ok(OriginPort { lo: p, hi: p })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OriginPort, E> {
+                let p =
+                    u32::try_from(v).map_err(|_| E::custom(format!("port {v} is out of range")))?;
+                Ok(OriginPort { lo: p, hi: p })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OriginPort, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

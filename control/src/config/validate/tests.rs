@@ -332,7 +332,7 @@ fn protocol_must_be_tcp_or_udp_with_ports() {
 }
 
 #[test]
-fn edge_ips_must_be_static() {
+fn dynamic_edge_ips_need_a_pool_and_static_ones_need_ips() {
     let e = refuse_lab(
         "edge_ips = { type = \"static\", ips = [\"203.0.113.11\"] }",
         "edge_ips = { type = \"dynamic\", connectivity = \"all\" }",
@@ -342,8 +342,9 @@ fn edge_ips_must_be_static() {
         Rule::EdgeIps,
         "spectrum_apps[1].edge_ips.type",
         Some("\"dynamic\""),
-        &["not supported: give static IPs"],
+        &["dynamic_pool, which is empty", "type = \"static\""],
     );
+    // No edge_ips at all: dynamic, as in the public API.
     let e = refuse_lab(
         "edge_ips = { type = \"static\", ips = [\"203.0.113.11\"] }\n",
         "",
@@ -351,9 +352,20 @@ fn edge_ips_must_be_static() {
     one(
         &e,
         Rule::EdgeIps,
-        "spectrum_apps[1].edge_ips",
-        None,
-        &["required", "type = \"static\""],
+        "spectrum_apps[1].edge_ips.type",
+        Some("\"dynamic\""),
+        &["dynamic_pool, which is empty"],
+    );
+    let e = refuse_lab(
+        "edge_ips = { type = \"static\", ips = [\"203.0.113.11\"] }",
+        "edge_ips = { type = \"dynamic\", connectivity = \"both\" }",
+    );
+    one(
+        &e,
+        Rule::EdgeIps,
+        "spectrum_apps[1].edge_ips.connectivity",
+        Some("\"both\""),
+        &["expected \"all\""],
     );
     let e = refuse_lab(
         "edge_ips = { type = \"static\", ips = [\"203.0.113.11\"] }",
@@ -718,24 +730,111 @@ fn keys_that_would_promise_what_the_edge_does_not_do_are_refused() {
 }
 
 #[test]
-fn origin_dns_and_origin_port_are_refused() {
+fn origin_dns_goes_alone_and_with_a_fitting_origin_port() {
     let e = refuse_lab(
         "proxy_protocol = \"v2\"",
-        "proxy_protocol = \"v2\"\norigin_dns = { name = \"origin.example.com\", ttl = 1200 }\norigin_port = \"3000-4000\"",
+        "proxy_protocol = \"v2\"\norigin_dns = { name = \"origin.example.com\", ttl = 1200 }\norigin_port = 3000",
     );
     one(
         &e,
-        Rule::Unsupported,
+        Rule::Origin,
         "spectrum_apps[2].origin_dns",
         None,
-        &["not supported here: use origin_direct"],
+        &["give one of origin_direct and origin_dns"],
+    );
+    let e = refuse_lab(
+        "proxy_protocol = \"v2\"",
+        "proxy_protocol = \"v2\"\norigin_port = 3000",
+    );
+    one(
+        &e,
+        Rule::Origin,
+        "spectrum_apps[2].origin_port",
+        Some("\"3000\""),
+        &["origin_port goes with origin_dns"],
+    );
+}
+
+#[test]
+fn origin_dns_shape_is_checked() {
+    let base = "[[prefixes]]\ncidr = \"203.0.113.0/24\"\n[[bindings]]\ncidr = \"203.0.113.0/24\"\nservice = \"spectrum\"\n[[spectrum_apps]]\nid = \"r\"\nprotocol = \"tcp/1000-1010\"\nedge_ips = { type = \"static\", ips = [\"203.0.113.5\"] }\n";
+    let e = refuse(&format!(
+        "{base}origin_dns = {{ name = \"bad name!\", type = \"SRV\", ttl = 0 }}\norigin_port = \"3000-4000\"\n"
+    ));
+    one(
+        &e,
+        Rule::Origin,
+        "spectrum_apps[0].origin_dns.name",
+        Some("\"bad name!\""),
+        &["not a host name"],
     );
     one(
         &e,
         Rule::Unsupported,
-        "spectrum_apps[2].origin_port",
+        "spectrum_apps[0].origin_dns.type",
+        Some("\"SRV\""),
+        &["no SRV lookup"],
+    );
+    one(
+        &e,
+        Rule::OutOfRange,
+        "spectrum_apps[0].origin_dns.ttl",
+        Some("\"0\""),
+        &["1..=86400"],
+    );
+    one(
+        &e,
+        Rule::Origin,
+        "spectrum_apps[0].origin_port",
+        Some("\"3000-4000\""),
+        &["has 11 ports, origin_port 1001"],
+    );
+    let e = refuse(&format!(
+        "{base}origin_dns = {{ name = \"origin.example.com\" }}\n"
+    ));
+    one(
+        &e,
+        Rule::Origin,
+        "spectrum_apps[0].origin_port",
         None,
-        &["not supported here: use origin_direct"],
+        &["required with origin_dns", "\"1000-1010\""],
+    );
+    // Resolved addresses pass the origin policy like any origin.
+    let e = refuse(&format!(
+        "{base}origin_dns = {{ name = \"origin.example.com\", resolved = [\"10.0.0.1\"] }}\norigin_port = \"3000-3010\"\n"
+    ));
+    one(
+        &e,
+        Rule::OriginRefused,
+        "spectrum_apps[0].origin_dns.resolved[0]",
+        Some("\"tcp://10.0.0.1:3000-3010\""),
+        &["10.0.0.1"],
+    );
+    // Valid, and a port range keeps its offset; unresolved, it does not compile.
+    let ok = load(&format!(
+        "[[origin_policy.delegations]]\ncidr = \"198.51.100.0/24\"\n[[origin_policy.delegations]]\ncidr = \"2001:db8:1::/48\"\n{base}origin_dns = {{ name = \"origin.example.com\", resolved = [\"198.51.100.7\", \"2001:db8:1::7\"] }}\norigin_port = \"3000-3010\"\n"
+    ));
+    let compiled = ok.compile(1, &crate::config::Slots::default()).unwrap();
+    let origins = &compiled.spec.apps[0].origins;
+    assert_eq!(origins.len(), 2);
+    assert_eq!(origins[0].addr.to_string(), "198.51.100.7");
+    assert_eq!((origins[0].ports.lo, origins[0].ports.hi), (3000, 3010));
+    let mut unresolved = ok.clone();
+    unresolved.spectrum_apps[0]
+        .origin_dns
+        .as_mut()
+        .unwrap()
+        .resolved
+        .clear();
+    let err = unresolved
+        .compile(1, &crate::config::Slots::default())
+        .unwrap_err();
+    one(
+        &err,
+        Rule::OriginUnresolvable,
+        "spectrum_apps[0].origin_dns.name",
+        Some("\"origin.example.com\""),
+        &["could not resolve origin to an IP"],
     );
 }
 
