@@ -453,7 +453,7 @@ pub struct DnsStatus {
     /// Why the last lookup failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Seconds until the next lookup is due.
+    /// When the next lookup is due (`None`: at once).
     #[serde(skip)]
     next: Option<Instant>,
 }
