@@ -1031,6 +1031,14 @@ pub fn route(
                 ),
             }
         }
+        // Seed 003 creates a Load Balancing monitor for a Spectrum origin pool: another
+        // product, which this edge does not run. Named as such rather than an unknown path.
+        (_, ["client", "v4", "accounts", _, "load_balancers", ..]) => fail(
+            StatusCode::NOT_IMPLEMENTED,
+            1501,
+            "load balancers, pools and monitors are not supported here: this edge runs no \
+             health checks; point an app's origin_dns at a load balancer run elsewhere",
+        ),
         (_, _) => fail(
             StatusCode::NOT_FOUND,
             1404,
