@@ -1035,7 +1035,7 @@ pub fn route(
         // product, which this edge does not run. Named as such rather than an unknown path.
         (_, ["client", "v4", "accounts", _, "load_balancers", ..]) => fail(
             StatusCode::NOT_IMPLEMENTED,
-            1501,
+            1011,
             "load balancers, pools and monitors are not supported here: this edge runs no \
              health checks; point an app's origin_dns at a load balancer run elsewhere",
         ),

@@ -97,25 +97,43 @@ pub struct AppFlags {
     pub protocol: Option<String>,
     /// An edge address (static; inside a Spectrum binding). Repeat for several; replaces the
     /// app's list.
-    #[arg(long = "edge-ip", value_name = "IP")]
+    #[arg(long = "edge-ip", value_name = "IP", conflicts_with = "dynamic")]
     pub edge_ip: Vec<IpAddr>,
+    /// Dynamic edge IPs, assigned by the edge from `[spectrum] dynamic_pool`: `all` (one IPv4
+    /// and one IPv6 address), `ipv4` or `ipv6`. The app keeps them across restarts and edits.
+    #[arg(long, value_name = "CONNECTIVITY", value_parser = ["all", "ipv4", "ipv6"])]
+    pub dynamic: Option<String>,
     /// An origin, `tcp://IP:PORT` or `udp://IP:PORT` (IPv6 in brackets; `:LO-HI` for an app
-    /// with a port range). Repeat for several; replaces the app's list.
-    #[arg(long, value_name = "URL")]
+    /// with a port range). Repeat for several; replaces the app's list (and any origin name).
+    #[arg(long, value_name = "URL", conflicts_with = "origin_dns")]
     pub origin: Vec<String>,
+    /// The origin by name (a CNAME to it, or a load balancer's name), with `--origin-port`:
+    /// resolved by the edge with the system resolver now and again every `--origin-dns-ttl`
+    /// seconds; every address is an origin. Replaces `origin_direct`.
+    #[arg(long, value_name = "NAME", requires = "origin_port")]
+    pub origin_dns: Option<String>,
+    /// The origin port of `--origin-dns`: `22`, or `LO-HI` as large as the edge range.
+    #[arg(long, value_name = "PORT[S]")]
+    pub origin_port: Option<String>,
+    /// Seconds between lookups of `--origin-dns` (1..=86400; default 600).
+    #[arg(long, value_name = "SECS", requires = "origin_dns")]
+    pub origin_dns_ttl: Option<u32>,
     /// The PROXY header sent to the origin.
     #[arg(long, value_name = "MODE", value_parser = ["off", "v1", "v2", "simple"])]
     pub proxy_protocol: Option<String>,
     /// Whether the IP access rules apply to this app.
     #[arg(long, value_name = "BOOL")]
     pub ip_firewall: Option<bool>,
-    /// `http` and `https` are TCP only.
+    /// Only `direct` is served here (the stream relayed at layer 4); the daemon refuses `http`
+    /// and `https`, saying why (serve HTTP(S) through a CDN binding).
     #[arg(long, value_name = "TYPE", value_parser = ["direct", "http", "https"])]
     pub traffic_type: Option<String>,
-    /// TLS mode, stored for API compatibility (the edge never terminates TLS).
+    /// Only `off` is served here (the origin terminates TLS); the daemon refuses the others,
+    /// saying why: this edge does not terminate TLS.
     #[arg(long, value_name = "MODE", value_parser = ["off", "flexible", "full", "strict"])]
     pub tls: Option<String>,
-    /// The app's DNS name (stored; a `CNAME` record unless the app has another type).
+    /// The app's public DNS name (shown by the API, the id of an app created without one; the
+    /// edge publishes no record). A `CNAME` unless the app has another type.
     #[arg(long, value_name = "NAME")]
     pub dns_name: Option<String>,
     /// A JSON body as in the public Spectrum API (`-` for stdin); flags apply on top.
@@ -138,7 +156,11 @@ impl AppFlags {
     pub fn any(&self) -> bool {
         self.protocol.is_some()
             || !self.edge_ip.is_empty()
+            || self.dynamic.is_some()
             || !self.origin.is_empty()
+            || self.origin_dns.is_some()
+            || self.origin_port.is_some()
+            || self.origin_dns_ttl.is_some()
             || self.proxy_protocol.is_some()
             || self.ip_firewall.is_some()
             || self.traffic_type.is_some()
@@ -155,8 +177,32 @@ impl AppFlags {
             let ips: Vec<String> = self.edge_ip.iter().map(ToString::to_string).collect();
             app.insert("edge_ips".into(), json!({ "type": "static", "ips": ips }));
         }
+        if let Some(c) = &self.dynamic {
+            app.insert(
+                "edge_ips".into(),
+                json!({ "type": "dynamic", "connectivity": c }),
+            );
+        }
         if !self.origin.is_empty() {
             app.insert("origin_direct".into(), json!(self.origin));
+            app.remove("origin_dns");
+            app.remove("origin_port");
+        }
+        if let Some(n) = &self.origin_dns {
+            let mut d = json!({ "name": n });
+            if let Some(t) = self.origin_dns_ttl {
+                d["ttl"] = json!(t);
+            }
+            app.insert("origin_dns".into(), d);
+            app.remove("origin_direct");
+        } else if let (Some(t), Some(Value::Object(d))) =
+            (self.origin_dns_ttl, app.get_mut("origin_dns"))
+        {
+            d.insert("ttl".into(), json!(t));
+        }
+        if let Some(p) = &self.origin_port {
+            let v = p.parse::<u16>().map_or_else(|_| json!(p), |n| json!(n));
+            app.insert("origin_port".into(), v);
         }
         if let Some(p) = &self.proxy_protocol {
             app.insert("proxy_protocol".into(), json!(p));
@@ -247,7 +293,44 @@ pub fn update_body(base: Value, flags: &AppFlags) -> Result<Value, CtlError> {
 }
 
 fn edge_ips(a: &Value) -> String {
-    text(a.get("edge_ips").and_then(|e| e.get("ips")))
+    let ips = text(a.get("edge_ips").and_then(|e| e.get("ips")));
+    match a
+        .get("edge_ips")
+        .and_then(|e| e.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some("dynamic") => format!("{ips} (dynamic)"),
+        _ => ips,
+    }
+}
+
+/// The state of an `origin_dns` app's lookups: `ok`, or `unresolvable (why)`.
+fn dns_status(a: &Value) -> String {
+    let Some(st) = a.get("origin_dns_status") else {
+        return "-".into();
+    };
+    let mut out = format!(
+        "{} (checked {})",
+        text(st.get("state")),
+        text(st.get("checked_on"))
+    );
+    if let Some(e) = st.get("error").and_then(Value::as_str) {
+        out.push_str(&format!(": {e}; keeping the last addresses"));
+    }
+    out
+}
+
+/// `origin_direct`, or `origin_dns` as `NAME:PORT -> addresses`.
+fn origins(a: &Value) -> String {
+    match a.get("origin_dns") {
+        Some(d) => format!(
+            "{}:{} -> {}",
+            text(d.get("name")),
+            text(a.get("origin_port")),
+            text(d.get("resolved"))
+        ),
+        None => text(a.get("origin_direct")),
+    }
 }
 
 /// The apps as a table.
@@ -260,7 +343,7 @@ pub fn table(apps: &Value) -> String {
             text(a.get("id")),
             text(a.get("protocol")),
             edge_ips(a),
-            text(a.get("origin_direct")),
+            origins(a),
             proxy(a),
             or_default(a.get("ip_firewall"), "no"),
             or_default(a.get("traffic_type"), "direct"),
@@ -294,12 +377,15 @@ pub fn detail(a: &Value) -> String {
         ("id", text(a.get("id"))),
         ("protocol", text(a.get("protocol"))),
         ("edge ips", edge_ips(a)),
-        ("origins", text(a.get("origin_direct"))),
+        ("origins", origins(a)),
         ("proxy protocol", proxy(a)),
         ("ip firewall", or_default(a.get("ip_firewall"), "no")),
         ("traffic type", or_default(a.get("traffic_type"), "direct")),
         ("tls", text(a.get("tls"))),
         ("dns", dns.unwrap_or_else(|| "-".into())),
+        ("origin lookups", dns_status(a)),
+        ("created", text(a.get("created_on"))),
+        ("modified", text(a.get("modified_on"))),
     ])
 }
 
@@ -406,6 +492,87 @@ mod test {
                 "dns": {"type": "CNAME", "name": "ssh2.example.com"},
             })
         );
+    }
+
+    #[test]
+    fn dynamic_edge_ips_and_origin_names() {
+        let AppsCmd::Create(a) = apps(&[
+            "create",
+            "--protocol",
+            "tcp/1000-1010",
+            "--dynamic",
+            "ipv4",
+            "--origin-dns",
+            "origin.example.com",
+            "--origin-port",
+            "3000-3010",
+            "--origin-dns-ttl",
+            "60",
+        ]) else {
+            panic!()
+        };
+        let body = create_request(&a, None).unwrap().body.unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "protocol": "tcp/1000-1010",
+                "edge_ips": {"type": "dynamic", "connectivity": "ipv4"},
+                "origin_dns": {"name": "origin.example.com", "ttl": 60},
+                "origin_port": "3000-3010",
+            })
+        );
+        // A single port goes as a number; --origin replaces the name, and the other way round.
+        let AppsCmd::Update(u) = apps(&["update", "x", "--origin", "tcp://192.0.2.1:22"]) else {
+            panic!()
+        };
+        let b = update_body(body.clone(), &u.app).unwrap();
+        assert!(b.get("origin_dns").is_none() && b.get("origin_port").is_none());
+        let AppsCmd::Update(u) = apps(&[
+            "update",
+            "x",
+            "--origin-dns",
+            "o.example.com",
+            "--origin-port",
+            "22",
+        ]) else {
+            panic!()
+        };
+        let b = update_body(json!({"origin_direct": ["tcp://192.0.2.1:22"]}), &u.app).unwrap();
+        assert_eq!(
+            b,
+            json!({"origin_dns": {"name": "o.example.com"}, "origin_port": 22})
+        );
+        // Flags that contradict each other are usage errors.
+        for bad in [
+            &["create", "--edge-ip", "203.0.113.1", "--dynamic", "all"][..],
+            &[
+                "create",
+                "--origin",
+                "tcp://192.0.2.1:1",
+                "--origin-dns",
+                "o",
+                "--origin-port",
+                "1",
+            ],
+            &["create", "--origin-dns", "o"],
+        ] {
+            let mut v = vec!["apps"];
+            v.extend_from_slice(bad);
+            let e = super::super::test::parse_err(&v);
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+        // What the edge filled in is shown.
+        let shown = json!([{"id": "r", "protocol": "tcp/22",
+            "edge_ips": {"type": "dynamic", "ips": ["198.51.100.128"]},
+            "origin_dns": {"name": "o.example.com", "resolved": ["192.0.2.8"]},
+            "origin_port": 22,
+            "origin_dns_status": {"state": "unresolvable", "checked_on": "2026-12-03T10:00:00Z",
+                "error": "o.example.com: no address"}}]);
+        let t = table(&shown);
+        assert!(t.contains("198.51.100.128 (dynamic)"), "{t}");
+        assert!(t.contains("o.example.com:22 -> 192.0.2.8"), "{t}");
+        let d = detail(&shown[0]);
+        assert!(d.contains("unresolvable (checked 2026-12-03T10:00:00Z): o.example.com: no address; keeping the last addresses"), "{d}");
     }
 
     #[test]
