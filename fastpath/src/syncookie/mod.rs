@@ -7,7 +7,7 @@
 //! +--------------------------------------+---+-----+------+
 //! |  MAC: top 26 bits of SipHash-1-3     | e |  t  | mss  |
 //! +--------------------------------------+---+-----+------+
-//!   e   = parity of the secret epoch ((now + shift) / rotate_secs) the cookie was minted in
+//!   e   = parity of the secret epoch (now / rotate_secs) the cookie was minted in
 //!   t   = low 2 bits of the time counter (now / 64 s)
 //!   mss = index into the MSS table of the client's family (the client's MSS, rounded down)
 //! ```
@@ -30,15 +30,18 @@
 //! # Rotation on demand
 //!
 //! Besides the rotation every `rotate_secs`, an operator may rotate at once
-//! ([`SynCookies::rotated`], published to every queue by [`CookieSecrets::rotate`]): a new
-//! epoch starts at that moment (the epoch clock is shifted so that it begins now and lasts a
-//! whole period) with a secret derived from the new seed, while the secret in use until then
-//! stays pinned as the previous one. The secret before that, whose cookies may be seconds old
-//! when the rotation lands just after an epoch boundary, is kept too until the moment it would
-//! have expired without the rotation; a cookie whose epoch bit names the current epoch is tried
-//! against it when the current secret refuses it. So a rotation never invalidates a cookie
-//! earlier than it would have expired anyway, and a cookie younger than 60 s still always
-//! validates.
+//! ([`SynCookies::rotated`], published to every queue by [`CookieSecrets::rotate`]): from that
+//! moment cookies are minted under the secret the new seed gives the current epoch. Epoch
+//! boundaries never move: they are a function of the clock alone (`now / rotate_secs`), so a
+//! node that rotated to a seed and a node that loads the same seed from its configuration (or
+//! restarts with it) derive the same secret for every epoch from the rotation on, and validate
+//! each other's cookies. The secrets in use until the rotation are *retired*, each kept until
+//! the moment its cookies would have expired without the rotation (the end of the epoch after
+//! its own) and tried, for a cookie of its epoch, when the current secret refuses it. So a
+//! rotation never invalidates a cookie earlier than it would have expired anyway, and a cookie
+//! younger than 60 s still always validates. At most [`RETIRED_SECRETS`] retired secrets are
+//! kept (each rotation retires two); more rotations than that within two periods retire the
+//! oldest early.
 //!
 //! Like Linux (`cookie_init_timestamp`), the client's window scale, SACK-permitted and ECN
 //! wishes are stored in the low 6 bits of our TSval when the client sent timestamps, and come
@@ -151,23 +154,37 @@ pub fn decode_tsecr(tsecr: u32) -> TsOptions {
     }
 }
 
+/// How many secrets retired by rotations on demand a [`SynCookies`] keeps.
+pub const RETIRED_SECRETS: usize = 6;
+
+/// A secret retired by a rotation on demand: it validates cookies of `epoch` until `until`.
+#[derive(Clone, Copy)]
+struct Retired {
+    epoch: u64,
+    key: (u64, u64),
+    /// Unix second from which it no longer validates; 0: an empty slot.
+    until: u64,
+}
+
+const NO_RETIRED: Retired = Retired {
+    epoch: u64::MAX,
+    key: (0, 0),
+    until: 0,
+};
+
 /// The SYN-cookie state of one queue: the seed and the secrets of the current and previous
-/// epochs, refreshed once per batch.
+/// epochs, refreshed once per batch. Holds no heap memory, so copying it never allocates.
 #[derive(Clone)]
 pub struct SynCookies {
     seed: (u64, u64),
     rotate_secs: u64,
     /// Key of [`SynCookies::derived_u64`]: the first seed's, kept across rotations.
     hash_seed: (u64, u64),
-    /// Seconds added to the clock before dividing it into epochs: rotations on demand start
-    /// an epoch at the moment they happen.
-    shift: u64,
-    /// The secret that was current when the seed last changed: (epoch, key). It keeps
-    /// validating while its epoch is the previous one.
-    pinned: Option<(u64, (u64, u64))>,
-    /// The secret before the pinned one, kept after a rotation until the second its epoch
-    /// would have stopped validating without it: (epoch, key, until).
-    older: Option<(u64, (u64, u64), u64)>,
+    /// The first epoch whose secret derives from `seed` (the epoch of the last rotation on
+    /// demand; 0 without one). Earlier epochs' secrets are in `retired`.
+    since: u64,
+    /// Secrets of earlier seeds that still validate.
+    retired: [Retired; RETIRED_SECRETS],
     /// (epoch, key) by epoch parity.
     keys: [(u64, (u64, u64)); 2],
 }
@@ -205,45 +222,61 @@ impl SynCookies {
             seed,
             hash_seed: seed,
             rotate_secs: u64::from(rotate_secs.max(1)),
-            shift: 0,
-            pinned: None,
-            older: None,
+            since: 0,
+            retired: [NO_RETIRED; RETIRED_SECRETS],
             keys: [(u64::MAX, (0, 0)); 2],
         };
         c.refresh(0);
         c
     }
 
-    /// The state after a rotation on demand at `now_secs` to `seed`: a new epoch starts now,
-    /// and new cookies are minted under a secret derived from `seed`; cookies minted until now
-    /// are the previous secret's and keep validating for the whole new epoch (`rotate_secs`),
-    /// older ones no longer do. The flow hash ([`SynCookies::derived_u64`]) keeps the original
-    /// seed's key, so flows keep their workers.
+    /// The state after a rotation on demand at `now_secs` to `seed`: from now on cookies are
+    /// minted under the secret `seed` gives the current epoch (the epoch boundaries do not
+    /// move). The secrets of the current and the previous epoch in use until now are retired:
+    /// each keeps validating its cookies until they would have expired without the rotation.
+    /// The flow hash ([`SynCookies::derived_u64`]) keeps the original seed's key, so flows
+    /// keep their workers.
     pub fn rotated(&self, seed: [u8; 32], now_secs: u64) -> SynCookies {
         let e = self.epoch(now_secs);
-        // Where epoch e ends on the clock without the rotation: cookies of e - 1 validate
-        // until then.
-        let e_ends = (e + 1) * self.rotate_secs - self.shift;
-        // (now + shift) / rotate_secs == e + 1, with now at the epoch's first second.
-        let shift = (e + 1) * self.rotate_secs - now_secs;
-        let previous = e.wrapping_sub(1);
+        let mut retired = self.retired;
+        for r in &mut retired {
+            if r.until <= now_secs {
+                *r = NO_RETIRED;
+            }
+        }
+        for epoch in [e, e.wrapping_sub(1)] {
+            // Epochs before `since` have no secret of the current seed: theirs are retired
+            // already.
+            if epoch == u64::MAX || epoch < self.since {
+                continue;
+            }
+            let until = (epoch + 2).saturating_mul(self.rotate_secs);
+            let slot = retired
+                .iter_mut()
+                .min_by_key(|r| r.until)
+                .expect("RETIRED_SECRETS > 0");
+            *slot = Retired {
+                epoch,
+                key: self.key(epoch),
+                until,
+            };
+        }
         let mut next = SynCookies {
             seed: compress(&seed),
             hash_seed: self.hash_seed,
             rotate_secs: self.rotate_secs,
-            shift,
-            pinned: Some((e, self.key(e))),
-            older: Some((previous, self.key(previous), e_ends)),
+            since: e,
+            retired,
             keys: [(u64::MAX, (0, 0)); 2],
         };
         next.refresh(now_secs);
         next
     }
 
-    /// The secret epoch at `now_secs`.
+    /// The secret epoch at `now_secs`: a function of the clock alone.
     #[inline]
     fn epoch(&self, now_secs: u64) -> u64 {
-        (now_secs + self.shift) / self.rotate_secs
+        now_secs / self.rotate_secs
     }
 
     /// A random seed from the operating system.
@@ -277,12 +310,20 @@ impl SynCookies {
         }
     }
 
-    /// The secret of `epoch`: the pinned one for its epoch, else derived from the seed.
+    /// The secret of `epoch`: derived from the seed from `since` on; before, the newest
+    /// retired one of that epoch (minting there happens only when a caller's clock runs
+    /// behind the rotation).
     fn derive_key(&self, epoch: u64) -> (u64, u64) {
-        match self.pinned {
-            Some((e, k)) if e == epoch => k,
-            _ => derive(self.seed, epoch),
+        if epoch < self.since
+            && let Some(r) = self
+                .retired
+                .iter()
+                .filter(|r| r.until != 0 && r.epoch == epoch)
+                .max_by_key(|r| r.until)
+        {
+            return r.key;
         }
+        derive(self.seed, epoch)
     }
 
     fn key(&self, epoch: u64) -> (u64, u64) {
@@ -349,14 +390,17 @@ impl SynCookies {
         let counter = c_now.wrapping_sub(age);
         let idx = (cookie & 7) as u8;
         let mac = cookie >> 6;
-        if Self::mac(self.key(epoch), t, client_isn, counter, idx) != mac {
-            // After a rotation on demand, the epoch before the pinned one shares the current
-            // epoch's bit until it would have expired.
-            let older = match self.older {
-                Some((e, k, until)) if now_secs < until && e & 1 == parity => Some(k),
-                _ => None,
-            };
-            if older.is_none_or(|k| Self::mac(k, t, client_isn, counter, idx) != mac) {
+        let current = epoch >= self.since
+            && Self::mac(self.key(epoch), t, client_isn, counter, idx) == mac;
+        if !current {
+            // After a rotation on demand, the secrets it retired, for cookies of their epoch
+            // until they would have expired.
+            let retired = self.retired.iter().any(|r| {
+                r.epoch == epoch
+                    && now_secs < r.until
+                    && Self::mac(r.key, t, client_isn, counter, idx) == mac
+            });
+            if !retired {
                 return Err(CookieError::Invalid);
             }
         }
@@ -606,6 +650,67 @@ mod test {
             .rotated([3; 32], NOW + 2);
         let third = r2.mint(NOW + 3, &tuple(), 1, 0);
         assert!(other.check(NOW + 3, &tuple(), 1, third, false).is_ok());
+    }
+
+    /// A node rotated to seed S on demand and a node that loads S from its configuration (or
+    /// the first node restarted with S) agree on every cookie from the rotation on, whatever
+    /// second the rotation happened at: the epoch clock is not moved by it.
+    #[test]
+    fn a_rotated_node_agrees_with_one_that_loads_the_same_seed_and_with_its_restart() {
+        for rotate_at in (NOW..NOW + 130).step_by(3) {
+            let rotated = SynCookies::new([1; 32], 60).rotated([2; 32], rotate_at);
+            let loaded = SynCookies::new([2; 32], 60);
+            // 60 samples over the 120 s after the rotation, both ways.
+            let (mut a_on_b, mut b_on_a) = (0, 0);
+            for i in 0..60u32 {
+                let at = rotate_at + u64::from(i) * 2;
+                let (mut a, mut b) = (rotated.clone(), loaded.clone());
+                a.refresh(at);
+                b.refresh(at);
+                let isn = 1000 + i;
+                let (ka, kb) = (a.mint(at, &tuple(), isn, 2), b.mint(at, &tuple(), isn, 2));
+                assert_eq!(ka, kb, "the same secret mints the same cookie");
+                a_on_b += u32::from(b.check(at + 1, &tuple(), isn, ka, false).is_ok());
+                b_on_a += u32::from(a.check(at + 1, &tuple(), isn, kb, false).is_ok());
+            }
+            assert_eq!((a_on_b, b_on_a), (60, 60), "rotated at {rotate_at}");
+            // Restarted after the rotation with the persisted seed: the cookies the rotated
+            // state handed out still validate for as long as they would have.
+            for minted in (rotate_at..rotate_at + 120).step_by(5) {
+                let mut a = rotated.clone();
+                a.refresh(minted);
+                let k = a.mint(minted, &tuple(), 7, 1);
+                for age in [0, 1, 30, 59] {
+                    let mut restarted = SynCookies::new([2; 32], 60);
+                    restarted.refresh(minted + age);
+                    assert!(
+                        restarted.check(minted + age, &tuple(), 7, k, false).is_ok(),
+                        "rotated at {rotate_at}, minted {minted}, age {age}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_rotations_keep_a_bounded_set_of_secrets() {
+        let mut c = SynCookies::new([0; 32], 60);
+        let first = c.mint(NOW, &tuple(), 5, 0);
+        for i in 1..=3u8 {
+            c = c.rotated([i; 32], NOW + u64::from(i));
+        }
+        // Three rotations in one minute: the first seed's cookie still validates.
+        assert!(c.check(NOW + 4, &tuple(), 5, first, false).is_ok());
+        let latest = c.mint(NOW + 4, &tuple(), 5, 0);
+        for i in 4..=40u8 {
+            c = c.rotated([i; 32], NOW + u64::from(i));
+        }
+        // Dozens more: the newest retired secrets are kept, the oldest go early.
+        assert!(c.check(NOW + 41, &tuple(), 5, first, false).is_err());
+        assert!(c.retired.iter().filter(|r| r.until != 0).count() <= RETIRED_SECRETS);
+        let newest = c.mint(NOW + 41, &tuple(), 5, 0);
+        assert!(c.check(NOW + 41, &tuple(), 5, newest, false).is_ok());
+        let _ = latest;
     }
 
     #[test]
