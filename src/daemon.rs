@@ -108,8 +108,7 @@ impl ControlPlane {
             compiled: loaded.compiled.clone(),
             version: loaded.version,
         };
-        let secrets =
-            CookieSecrets::new(SynCookies::new(seed, loaded.compiled.cookies.rotate_secs));
+        let secrets = CookieSecrets::new(SynCookies::for_config(&loaded.compiled.cookies, seed));
         let controller = match config_file {
             Some(f) => Controller::new(running, tables, f.to_path_buf(), installer),
             None => Controller::read_only(running, tables, installer),

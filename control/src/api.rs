@@ -173,7 +173,10 @@ fn refused(e: &ApplyError) -> Response<Body> {
             }],
             Value::Null,
         ),
-        ApplyError::NeedsRestart(_) | ApplyError::ReadOnly | ApplyError::NoSecrets => (
+        ApplyError::NeedsRestart(_)
+        | ApplyError::ReadOnly
+        | ApplyError::NoSecrets
+        | ApplyError::FleetSeed(_) => (
             match e {
                 ApplyError::NeedsRestart(_) => StatusCode::BAD_REQUEST,
                 ApplyError::ReadOnly => StatusCode::FORBIDDEN,

@@ -93,6 +93,9 @@ pub enum ApplyError {
     /// No live cookie secrets to rotate.
     #[error("this daemon has no data plane with SYN cookies to rotate")]
     NoSecrets,
+    /// A rotation on demand that would split a fleet (the cookies come from a fleet seed).
+    #[error("{0}")]
+    FleetSeed(String),
 }
 
 impl ApplyError {
@@ -107,6 +110,7 @@ impl ApplyError {
             ApplyError::NeedsRestart(_) => 1006,
             ApplyError::ReadOnly => 1007,
             ApplyError::NoSecrets => 1008,
+            ApplyError::FleetSeed(_) => 1012,
         }
     }
 }
@@ -318,6 +322,18 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         keys.dedup();
         for k in keys {
             if k == "secret" {
+                continue;
+            }
+            // A fleet seed's value changes at run time (at the next epoch boundary); switching
+            // between a fleet seed and a node's secret changes the flow hash: a restart.
+            if k == "fleet_seed" {
+                if a.get(k).is_some() != b.get(k).is_some() {
+                    out.push(format!(
+                        "{section}.fleet_seed: {} -> {}",
+                        if a.get(k).is_some() { "set" } else { "(none)" },
+                        if b.get(k).is_some() { "set" } else { "(none)" }
+                    ));
+                }
                 continue;
             }
             let (x, y) = (a.get(k), b.get(k));
@@ -911,6 +927,14 @@ impl Controller {
         let r = self.lock();
         let mut c = r.config.clone();
         c.syn_cookies.secret = None;
+        // A fleet seed given inline is secret too; a path to its file is not.
+        if c.syn_cookies
+            .fleet_seed
+            .as_ref()
+            .is_some_and(|f| !f.is_path())
+        {
+            c.syn_cookies.fleet_seed = None;
+        }
         (r.version, c)
     }
 
@@ -936,6 +960,39 @@ impl Controller {
         };
         let started = Instant::now();
         let mut running = self.lock();
+        if let Some(f) = running.config.syn_cookies.fleet_seed.clone() {
+            // A fleet rotates to a new seed at an epoch boundary, every node alike.
+            if f.is_path() {
+                return Err(ApplyError::FleetSeed(format!(
+                    "the cookies come from the fleet seed in {}: write a new seed there on \
+                     every node and apply the configuration (PUT /v1/config); it takes effect \
+                     at the next epoch boundary",
+                    f.0.trim()
+                )));
+            }
+            if !given {
+                return Err(ApplyError::FleetSeed(
+                    "the cookies come from syn_cookies.fleet_seed: a random seed on one node \
+                     would split the fleet; give the new fleet seed ({\"secret\": HEX64}) to \
+                     every node: it takes effect at the next epoch boundary"
+                        .into(),
+                ));
+            }
+            let mut next = running.config.clone();
+            next.syn_cookies.fleet_seed = Some(Secret(hex(&seed)));
+            let o = self.apply_locked(&mut running, next, None, false, peer, started)?;
+            drop(running);
+            self.event(
+                "secret_rotated",
+                peer,
+                serde_json::json!({ "persisted": true, "version": o.version, "fleet": true, "from_epoch_boundary": true }),
+            );
+            return Ok(Rotated {
+                rotated: true,
+                persisted: true,
+                version: o.version,
+            });
+        }
         let persist = given || running.config.syn_cookies.secret.is_some();
         let mut version = running.version;
         if persist {
@@ -1173,12 +1230,13 @@ impl Controller {
                 current: running.version,
             });
         }
-        // The secret never travels over the socket: a config without one keeps the running one.
-        if config.syn_cookies.secret.is_none() {
-            config
-                .syn_cookies
-                .secret
-                .clone_from(&running.config.syn_cookies.secret);
+        // The secret never travels over the socket: a config without one keeps the running one
+        // (an inline fleet seed likewise).
+        let sc = &mut config.syn_cookies;
+        if sc.secret.is_none() && sc.fleet_seed.is_none() {
+            sc.secret.clone_from(&running.config.syn_cookies.secret);
+            sc.fleet_seed
+                .clone_from(&running.config.syn_cookies.fleet_seed);
         }
         crate::resolve::prepare(&running.config, &mut config, &*self.resolver, now_ms())
             .map_err(ApplyError::Invalid)?;
@@ -1250,6 +1308,14 @@ impl Controller {
         {
             live.secrets.rotate(seed, live.now_secs());
         }
+        // A new fleet seed (inline, or its file's contents) from the next epoch boundary.
+        if compiled.cookies.fleet
+            && running.compiled.cookies.fleet
+            && compiled.cookies.seed != running.compiled.cookies.seed
+            && let (Some(live), Some(seed)) = (&self.secrets, compiled.cookies.seed)
+        {
+            live.secrets.reseed_fleet(seed, live.now_secs());
+        }
         let swap = started.elapsed();
         self.swap_times
             .lock()
@@ -1317,6 +1383,128 @@ mod test {
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].starts_with("flows.capacity: "), "{d:?}");
         assert!(restart_only_changes(&a, &a).is_empty());
+        // A fleet seed's value changes live; adding or removing one needs a restart.
+        let mut f1 = a.clone();
+        f1.syn_cookies.fleet_seed = Some(Secret("cd".repeat(32)));
+        let mut f2 = f1.clone();
+        f2.syn_cookies.fleet_seed = Some(Secret("ef".repeat(32)));
+        assert!(restart_only_changes(&f1, &f2).is_empty());
+        let d = restart_only_changes(&a, &f1);
+        assert_eq!(d, ["syn_cookies.fleet_seed: (none) -> set"], "{d:?}");
+        // Both at once are refused.
+        let mut both = f1.clone();
+        both.syn_cookies.secret = Some(Secret("ab".repeat(32)));
+        let err = both.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("syn_cookies.fleet_seed") && err.contains("give one of them"),
+            "{err}"
+        );
+    }
+
+    /// Two nodes given one fleet seed (one inline, one from a 0600 file) validate each
+    /// other's cookies; a rotation on demand that would split the fleet is refused, and a new
+    /// fleet seed given to both at different seconds of one epoch makes them mint the same
+    /// cookies on every second, switching at the next boundary.
+    #[test]
+    fn fleet_seed_nodes_agree_and_rotate_at_the_next_boundary() {
+        use fastpath::syncookie::{CookieTuple, SynCookies};
+        use std::os::unix::fs::PermissionsExt as _;
+        use std::sync::atomic::AtomicU64;
+        let dir = tempfile::tempdir().unwrap();
+        let seed_file = dir.path().join("fleet.seed");
+        std::fs::write(&seed_file, "11".repeat(32) + "\n").unwrap();
+        std::fs::set_permissions(&seed_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let lab = include_str!("../../pcaps/edge-lab.toml");
+        let with_seed = |seed: &str| {
+            let mut c = Config::from_toml_str(lab).unwrap();
+            c.syn_cookies.secret = None;
+            c.syn_cookies.fleet_seed = Some(Secret(seed.into()));
+            c
+        };
+        // A seed file others can read is refused, naming the mode.
+        let loose = with_seed(seed_file.to_str().unwrap());
+        let err = loose.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("mode 0644") && err.contains("chmod 600"),
+            "{err}"
+        );
+        std::fs::set_permissions(&seed_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let t0: u64 = 1_700_000_080; // 40 s into an epoch of 60 s (boundaries at multiples of 60)
+        assert_eq!(t0 % 60, 40);
+        let node = |config: Config, name: &str| {
+            let compiled = config.compile(1, &Default::default()).unwrap();
+            assert!(compiled.cookies.fleet);
+            let seed = compiled.cookies.seed.unwrap();
+            let secrets = fastpath::syncookie::CookieSecrets::new(SynCookies::for_config(
+                &compiled.cookies,
+                seed,
+            ));
+            let clock = Arc::new(AtomicU64::new(t0));
+            let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
+            let c = Controller::new(
+                Running {
+                    config,
+                    compiled,
+                    version: 1,
+                },
+                tables,
+                dir.path().join(format!("{name}.toml")),
+                None,
+            )
+            .with_secrets(LiveSecrets {
+                seed,
+                secrets: Arc::clone(&secrets),
+                clock: Some(Arc::clone(&clock)),
+            });
+            (c, secrets, clock)
+        };
+        let (a, sa, ca) = node(with_seed(&"11".repeat(32)), "a");
+        let (b, sb, cb) = node(with_seed(seed_file.to_str().unwrap()), "b");
+        let t = CookieTuple {
+            src: "198.51.100.20".parse().unwrap(),
+            dst: "203.0.113.10".parse().unwrap(),
+            sport: 40000,
+            dport: 22,
+        };
+        let mint = |s: &fastpath::syncookie::CookieSecrets, at: u64| {
+            let mut c = s.current();
+            c.refresh(at);
+            c.mint(at, &t, 5, 2)
+        };
+        let checks = |s: &fastpath::syncookie::CookieSecrets, at: u64, k: u32| {
+            let mut c = s.current();
+            c.refresh(at);
+            c.check(at, &t, 5, k, false).is_ok()
+        };
+        assert!(checks(&sb, t0 + 1, mint(&sa, t0)));
+        assert!(checks(&sa, t0 + 1, mint(&sb, t0)));
+        // The inline fleet seed never leaves the node; the path is shown.
+        assert!(a.public_config().1.syn_cookies.fleet_seed.is_none());
+        assert!(b.public_config().1.syn_cookies.fleet_seed.is_some());
+        // A random rotation would split the fleet; a file-held seed rotates through its file.
+        let e = a.rotate_secret(None, None).unwrap_err();
+        assert_eq!(e.code(), 1012, "{e}");
+        let e = b.rotate_secret(None, Some([0x22; 32])).unwrap_err();
+        assert!(e.to_string().contains("write a new seed there"), "{e}");
+        // The new seed: node a through rotate at t0 + 2, node b through its file at t0 + 15.
+        let before = mint(&sa, t0 + 2);
+        a.rotate_secret(None, Some([0x22; 32])).unwrap();
+        cb.store(t0 + 15, std::sync::atomic::Ordering::Relaxed);
+        std::fs::write(&seed_file, "22".repeat(32)).unwrap();
+        let same = b.running().config.clone();
+        b.apply(same, None, false, None).unwrap();
+        let fresh = SynCookies::fleet([0x22; 32], 60);
+        for at in t0 + 15..t0 + 150 {
+            let k = mint(&sa, at);
+            assert_eq!(k, mint(&sb, at), "at {at}");
+            let mut f = fresh.clone();
+            f.refresh(at);
+            // Until the boundary at t0 + 20 the old seed mints; after it, the new one.
+            assert_eq!(at >= t0 + 20, k == f.mint(at, &t, 5, 2), "at {at}");
+        }
+        // A cookie of the old seed validates after the boundary until it would have expired.
+        assert!(checks(&sb, t0 + 70, before));
+        let _ = (ca, cb);
     }
 
     #[test]

@@ -269,7 +269,20 @@ impl Config {
         let s = &self.syn_cookies;
         let cookies = CookieConfig {
             rotate_secs: s.rotate_secs,
-            seed: s.secret.as_ref().map(|x| x.bytes().expect("validated")),
+            seed: match &s.fleet_seed {
+                // The file may have changed since validation: report it, never panic.
+                Some(f) => Some(f.seed_bytes().map_err(|m| ConfigErrors {
+                    file: None,
+                    errors: vec![ConfigError::new(
+                        Rule::Secret,
+                        "syn_cookies.fleet_seed",
+                        None,
+                        format!("the fleet seed {m}"),
+                    )],
+                })?),
+                None => s.secret.as_ref().map(|x| x.bytes().expect("validated")),
+            },
+            fleet: s.fleet_seed.is_some(),
             mss4: s.mss,
             mss6: s.mss6,
             wscale: s.wscale,

@@ -121,6 +121,12 @@ pub struct SynCookies {
     /// others' cookies. Absent: a random seed at start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,
+    /// A fleet seed instead of `secret`: 64 hex digits, or the absolute path of a file holding
+    /// them (mode 0600). Every epoch's secret and the flow-hash key expand from it with HKDF,
+    /// so every node given it rotates at the same moments and validates the others' cookies;
+    /// a new one takes effect at the next epoch boundary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_seed: Option<Secret>,
     /// MSS announced over IPv4 (536..=9000). Absent: from the interface MTU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mss: Option<u16>,
@@ -139,6 +145,7 @@ impl Default for SynCookies {
         SynCookies {
             rotate_secs: d.rotate_secs,
             secret: None,
+            fleet_seed: None,
             mss: d.mss4,
             mss6: d.mss6,
             wscale: d.wscale,

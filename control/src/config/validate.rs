@@ -162,6 +162,24 @@ fn settings(c: &Config, e: &mut Errors) {
             format!("the secret {msg}"),
         );
     }
+    if let Some(seed) = &s.fleet_seed {
+        if s.secret.is_some() {
+            e.push(
+                Rule::Secret,
+                "syn_cookies.fleet_seed",
+                None,
+                "set together with syn_cookies.secret; give one of them: fleet_seed for a fleet \
+                 (secrets expand from it with HKDF), secret for one node",
+            );
+        } else if let Err(msg) = seed.seed_bytes() {
+            e.push(
+                Rule::Secret,
+                "syn_cookies.fleet_seed",
+                seed.is_path().then(|| format!("{:?}", seed.0.trim())),
+                format!("the fleet seed {msg}"),
+            );
+        }
+    }
 
     let pd = PipelineConfig::default();
     let pipeline = |cfg: PipelineConfig| {

@@ -511,6 +511,36 @@ impl Secret {
         }
         Ok(out)
     }
+
+    /// Whether it names a file (an absolute path) rather than holding the digits.
+    pub fn is_path(&self) -> bool {
+        self.0.trim_start().starts_with('/')
+    }
+
+    /// The 32 bytes of a seed given inline or as the absolute path of a file holding the 64
+    /// hex digits, which only its owner may read (mode 0600 or 0400).
+    ///
+    /// # Errors
+    /// A message naming the problem (never the seed): unreadable file, a mode that lets
+    /// group or others read it, or contents that are not 64 hex digits.
+    pub fn seed_bytes(&self) -> Result<[u8; 32], String> {
+        if !self.is_path() {
+            return self.bytes();
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.0.trim();
+        let meta = std::fs::metadata(path).map_err(|e| format!("file {path}: {e}"))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "file {path} has mode {mode:04o}: group or others could read the seed;                  chmod 600 {path}"
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("file {path}: {e}"))?;
+        Secret(text.trim().to_string())
+            .bytes()
+            .map_err(|m| format!("file {path} {m}"))
+    }
 }
 
 /// `proxy_protocol` accepts the names and, as the public API does, booleans

@@ -149,7 +149,7 @@ impl Pipeline {
         mtu: u16,
         workers: WorkerPools,
     ) -> Pipeline {
-        let c = SynCookies::new(seed, cookies.rotate_secs);
+        let c = SynCookies::for_config(cookies, seed);
         let hasher = FlowHasher::new(c.derived_u64(FLOW_HASH_LABEL));
         Pipeline {
             queue,

@@ -9,6 +9,9 @@ pub struct CookieConfig {
     /// Shared seed from which every secret derives (with the time epoch). Nodes that share it
     /// validate each other's cookies. `None`: a random seed at start.
     pub seed: Option<[u8; 32]>,
+    /// Whether `seed` is a fleet seed: secrets and the flow-hash key expand from it with
+    /// HKDF ([`super::SynCookies::fleet`]), and a new one takes effect at an epoch boundary.
+    pub fleet: bool,
     /// MSS the edge announces over IPv4. `None`: from the interface MTU (1500 in replay).
     pub mss4: Option<u16>,
     /// MSS the edge announces over IPv6. `None`: from the interface MTU (1500 in replay).
@@ -24,6 +27,7 @@ impl core::fmt::Debug for CookieConfig {
         f.debug_struct("CookieConfig")
             .field("rotate_secs", &self.rotate_secs)
             .field("seed", &self.seed.map(|_| "<redacted>"))
+            .field("fleet", &self.fleet)
             .field("mss4", &self.mss4)
             .field("mss6", &self.mss6)
             .field("wscale", &self.wscale)
@@ -37,6 +41,7 @@ impl Default for CookieConfig {
         CookieConfig {
             rotate_secs: 60,
             seed: None,
+            fleet: false,
             mss4: None,
             mss6: None,
             wscale: 7,

@@ -43,6 +43,15 @@
 //! kept (each rotation retires two); more rotations than that within two periods retire the
 //! oldest early.
 //!
+//! # Fleet seeds
+//!
+//! [`SynCookies::fleet`] derives the secret of every epoch from a fleet seed with HKDF-SHA256
+//! (RFC 5869: extract with a fixed salt, expand with the epoch number), and the flow-hash key
+//! the same way, so every node given the seed rotates at the same moment with no coordination
+//! and computes the same worker index for a flow. A new fleet seed takes effect at an epoch
+//! boundary ([`SynCookies::reseeded_from`]): nodes that learn of it at different moments within
+//! the epoch before still mint identical cookies throughout.
+//!
 //! Like Linux (`cookie_init_timestamp`), the client's window scale, SACK-permitted and ECN
 //! wishes are stored in the low 6 bits of our TSval when the client sent timestamps, and come
 //! back in the TSecr of its ACK. Without timestamps there is nowhere to keep them, so the
@@ -185,6 +194,9 @@ pub struct SynCookies {
     since: u64,
     /// Secrets of earlier seeds that still validate.
     retired: [Retired; RETIRED_SECRETS],
+    /// With a fleet seed: its HKDF pseudo-random key, from which every epoch's secret expands
+    /// (`seed` is then unused).
+    fleet_prk: Option<[u8; 32]>,
     /// (epoch, key) by epoch parity.
     keys: [(u64, (u64, u64)); 2],
 }
@@ -206,6 +218,27 @@ fn derive(seed: (u64, u64), epoch: u64) -> (u64, u64) {
     (k.h1, k.h2)
 }
 
+/// HKDF-Extract of a fleet seed (salt fixed, so the seed alone decides).
+fn fleet_prk(seed: &[u8; 32]) -> [u8; 32] {
+    let (prk, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(b"fastpath fleet seed v1"), seed);
+    prk.into()
+}
+
+/// HKDF-Expand of a fleet PRK to a SipHash key, for `label` and (for secrets) an epoch.
+fn fleet_expand(prk: &[u8; 32], label: &[u8], epoch: Option<u64>) -> (u64, u64) {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::from_prk(prk).expect("a 32-byte PRK is long enough");
+    let mut okm = [0u8; 16];
+    let e = epoch.map(u64::to_be_bytes);
+    let info: [&[u8]; 2] = [label, e.as_ref().map_or(&[][..], |b| &b[..])];
+    hk.expand_multi_info(&info, &mut okm)
+        .expect("16 bytes is a valid HKDF output length");
+    let (a, b) = okm.split_at(8);
+    (
+        u64::from_le_bytes(a.try_into().expect("8 bytes")),
+        u64::from_le_bytes(b.try_into().expect("8 bytes")),
+    )
+}
+
 /// Compresses a 32-byte seed (any shared secret) into a SipHash key.
 fn compress(seed: &[u8; 32]) -> (u64, u64) {
     let mut h = SipHasher13_128::new_with_keys(0x6661_7374_7061_7468, 0x7365_6564_2d6b_6579);
@@ -224,10 +257,52 @@ impl SynCookies {
             rotate_secs: u64::from(rotate_secs.max(1)),
             since: 0,
             retired: [NO_RETIRED; RETIRED_SECRETS],
+            fleet_prk: None,
             keys: [(u64::MAX, (0, 0)); 2],
         };
         c.refresh(0);
         c
+    }
+
+    /// Cookie state for a fleet seed: every epoch's secret, and the flow-hash key, expand from
+    /// `seed` with HKDF-SHA256, so nodes sharing it agree on both with no coordination.
+    pub fn fleet(seed: [u8; 32], rotate_secs: u32) -> SynCookies {
+        let prk = fleet_prk(&seed);
+        let mut c = SynCookies::new(seed, rotate_secs);
+        c.fleet_prk = Some(prk);
+        c.hash_seed = fleet_expand(&prk, b"fastpath flow hash v1", None);
+        c.keys = [(u64::MAX, (0, 0)); 2];
+        c.refresh(0);
+        c
+    }
+
+    /// The state `cfg` asks for, keyed by `seed` (the configured one, or a random one when it
+    /// has none): a fleet seed's ([`SynCookies::fleet`]) or a node's ([`SynCookies::new`]).
+    pub fn for_config(cfg: &CookieConfig, seed: [u8; 32]) -> SynCookies {
+        if cfg.fleet {
+            SynCookies::fleet(seed, cfg.rotate_secs)
+        } else {
+            SynCookies::new(seed, cfg.rotate_secs)
+        }
+    }
+
+    /// Whether the secrets come from a fleet seed.
+    pub fn is_fleet(&self) -> bool {
+        self.fleet_prk.is_some()
+    }
+
+    /// The state once the fleet seed is `seed` from the epoch after the one of `now_secs` on:
+    /// until that boundary, cookies are still minted under the secret in use, which (with the
+    /// one before) is retired and validates until its cookies expire. Every node that makes
+    /// this change within the same epoch ends in the same state. The flow-hash key stays.
+    pub fn reseeded_from(&self, seed: [u8; 32], now_secs: u64) -> SynCookies {
+        let e = self.epoch(now_secs);
+        let mut next = self.retiring(now_secs, e);
+        next.fleet_prk = Some(fleet_prk(&seed));
+        next.since = e + 1;
+        next.keys = [(u64::MAX, (0, 0)); 2];
+        next.refresh(now_secs);
+        next
     }
 
     /// The state after a rotation on demand at `now_secs` to `seed`: from now on cookies are
@@ -238,6 +313,18 @@ impl SynCookies {
     /// keep their workers.
     pub fn rotated(&self, seed: [u8; 32], now_secs: u64) -> SynCookies {
         let e = self.epoch(now_secs);
+        let mut next = self.retiring(now_secs, e);
+        next.seed = compress(&seed);
+        next.fleet_prk = None;
+        next.since = e;
+        next.keys = [(u64::MAX, (0, 0)); 2];
+        next.refresh(now_secs);
+        next
+    }
+
+    /// A copy whose retired secrets are those still alive at `now_secs` plus the secrets of
+    /// epochs `e` and `e - 1` in use now.
+    fn retiring(&self, now_secs: u64, e: u64) -> SynCookies {
         let mut retired = self.retired;
         for r in &mut retired {
             if r.until <= now_secs {
@@ -261,15 +348,8 @@ impl SynCookies {
                 until,
             };
         }
-        let mut next = SynCookies {
-            seed: compress(&seed),
-            hash_seed: self.hash_seed,
-            rotate_secs: self.rotate_secs,
-            since: e,
-            retired,
-            keys: [(u64::MAX, (0, 0)); 2],
-        };
-        next.refresh(now_secs);
+        let mut next = self.clone();
+        next.retired = retired;
         next
     }
 
@@ -323,7 +403,10 @@ impl SynCookies {
         {
             return r.key;
         }
-        derive(self.seed, epoch)
+        match &self.fleet_prk {
+            Some(prk) => fleet_expand(prk, b"fastpath syn cookie secret v1", Some(epoch)),
+            None => derive(self.seed, epoch),
+        }
     }
 
     fn key(&self, epoch: u64) -> (u64, u64) {
@@ -390,8 +473,8 @@ impl SynCookies {
         let counter = c_now.wrapping_sub(age);
         let idx = (cookie & 7) as u8;
         let mac = cookie >> 6;
-        let current = epoch >= self.since
-            && Self::mac(self.key(epoch), t, client_isn, counter, idx) == mac;
+        let current =
+            epoch >= self.since && Self::mac(self.key(epoch), t, client_isn, counter, idx) == mac;
         if !current {
             // After a rotation on demand, the secrets it retired, for cookies of their epoch
             // until they would have expired.
@@ -446,6 +529,14 @@ impl CookieSecrets {
     /// A copy of the current state.
     pub fn current(&self) -> SynCookies {
         SynCookies::clone(&self.state.load())
+    }
+
+    /// Switches to the fleet seed `seed` from the next epoch boundary after `now_secs` (see
+    /// [`SynCookies::reseeded_from`]) and publishes the result; queues take it at their next
+    /// batch.
+    pub fn reseed_fleet(&self, seed: [u8; 32], now_secs: u64) {
+        self.state.rcu(|c| c.reseeded_from(seed, now_secs));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Rotates at `now_secs` to `seed` (see [`SynCookies::rotated`]) and publishes the result;
@@ -689,6 +780,78 @@ mod test {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn fleet_seeds_agree_across_nodes_and_differ_from_other_seeds() {
+        let a = SynCookies::fleet([9; 32], 60);
+        let b = SynCookies::fleet([9; 32], 60);
+        let other = SynCookies::fleet([8; 32], 60);
+        assert!(a.is_fleet() && !SynCookies::new([9; 32], 60).is_fleet());
+        let (mut ok_ab, mut ok_other) = (0, 0);
+        for i in 0..60u32 {
+            let at = NOW + u64::from(i) * 2;
+            let (mut a, mut b, mut o) = (a.clone(), b.clone(), other.clone());
+            a.refresh(at);
+            b.refresh(at);
+            o.refresh(at);
+            let k = a.mint(at, &tuple(), i, 4);
+            ok_ab += u32::from(b.check(at + 3, &tuple(), i, k, false).is_ok());
+            ok_other += u32::from(o.check(at + 3, &tuple(), i, k, false).is_ok());
+        }
+        assert_eq!((ok_ab, ok_other), (60, 0));
+        // The flow-hash key is the seed's, the same on every node; another seed's differs, as
+        // does the per-node derivation of the same bytes.
+        assert_eq!(a.derived_u64(b"flow"), b.derived_u64(b"flow"));
+        assert_ne!(a.derived_u64(b"flow"), other.derived_u64(b"flow"));
+        assert_ne!(
+            a.derived_u64(b"flow"),
+            SynCookies::new([9; 32], 60).derived_u64(b"flow")
+        );
+        // Secrets change every epoch.
+        let mut x = a.clone();
+        x.refresh(NOW);
+        let k0 = x.mint(NOW, &tuple(), 1, 0);
+        x.refresh(NOW + 60);
+        assert_ne!(x.mint(NOW + 60, &tuple(), 1, 0), k0 ^ (1 << 5));
+    }
+
+    /// A new fleet seed takes effect at the next epoch boundary: two nodes that learn of it at
+    /// different seconds of the epoch mint the same cookies at every second, before and after.
+    #[test]
+    fn a_new_fleet_seed_applies_at_the_next_boundary_on_every_node() {
+        let start = (NOW / 60) * 60; // an epoch boundary
+        for (ta, tb) in [
+            (start, start + 59),
+            (start + 10, start + 30),
+            (start + 59, start + 1),
+        ] {
+            let a = SynCookies::fleet([1; 32], 60).reseeded_from([2; 32], ta);
+            let b = SynCookies::fleet([1; 32], 60).reseeded_from([2; 32], tb);
+            let unchanged = SynCookies::fleet([1; 32], 60);
+            let fresh = SynCookies::fleet([2; 32], 60);
+            for at in start.max(ta.max(tb))..start + 200 {
+                let (mut a, mut b) = (a.clone(), b.clone());
+                a.refresh(at);
+                b.refresh(at);
+                let k = a.mint(at, &tuple(), 77, 1);
+                assert_eq!(k, b.mint(at, &tuple(), 77, 1), "{ta} {tb} at {at}");
+                let mut reference = if at < start + 60 {
+                    unchanged.clone()
+                } else {
+                    fresh.clone()
+                };
+                reference.refresh(at);
+                assert_eq!(k, reference.mint(at, &tuple(), 77, 1), "{ta} {tb} at {at}");
+                // A cookie of the last second before the boundary validates after it.
+                if at == start + 59 {
+                    let mut later = a.clone();
+                    later.refresh(at + 30);
+                    assert!(later.check(at + 30, &tuple(), 77, k, false).is_ok());
+                }
+            }
+            assert_eq!(a.derived_u64(b"f"), unchanged.derived_u64(b"f"));
         }
     }
 
