@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod etcd;
 pub mod explain;
 pub mod resolve;
 pub mod stats;
