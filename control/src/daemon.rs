@@ -1425,7 +1425,7 @@ mod test {
         let loose = with_seed(seed_file.to_str().unwrap());
         let err = loose.validate().unwrap_err().to_string();
         assert!(
-            err.contains("mode 0644") && err.contains("chmod 600"),
+            err.contains("mode 0644: group or others could read the seed; chmod 600"),
             "{err}"
         );
         std::fs::set_permissions(&seed_file, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -533,7 +533,8 @@ impl Secret {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(format!(
-                "file {path} has mode {mode:04o}: group or others could read the seed;                  chmod 600 {path}"
+                "file {path} has mode {mode:04o}: group or others could read the seed; \
+                 chmod 600 {path}"
             ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("file {path}: {e}"))?;
