@@ -11,6 +11,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use control::api::{Server, bind, group_id};
 use control::daemon::{Controller, DataPlane, Installer, LiveSecrets, Running};
+use control::etcd::Source;
+use control::fleet::Fleet;
 use fastpath::syncookie::{CookieSecrets, SynCookies};
 use fastpath::tables::SharedTables;
 
@@ -35,6 +37,88 @@ pub struct ControlArgs {
     /// may change the configuration.
     #[arg(long, value_name = "GROUP")]
     pub control_group: Option<String>,
+    /// Share the configuration with a fleet through etcd:
+    /// `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (also `[node] config_source` in the file).
+    /// The node loads what is stored under PREFIX (an empty PREFIX gets this node's file),
+    /// follows it with a watch and applies every revision; a change through the socket is
+    /// committed to etcd (compare-and-swap) and answered once it is live here. Needs
+    /// --config FILE, which keeps the last revision applied (served when etcd is down) and
+    /// this node's own `[node]` section. See docs/CONFIG.md, "A fleet".
+    #[arg(long, value_name = "etcd://HOST:PORT/PREFIX")]
+    pub config_source: Option<String>,
+}
+
+/// A node whose configuration is shared through etcd.
+#[derive(Debug)]
+pub struct Shared {
+    /// The link to etcd; it follows the store once the controller exists.
+    pub fleet: Arc<Fleet>,
+    /// The store's revision of the configuration the node starts with.
+    pub revision: i64,
+    /// What happened at start, for the banner.
+    pub how: String,
+}
+
+/// Loads the configuration a node starts with: `path` (or the bundled one), or, when a config
+/// source is given (`source`, else the file's `[node] config_source`), the fleet's shared
+/// configuration with this file's `[node]` section; the file is rewritten with what the node
+/// starts with, so that it can serve it again while etcd is down.
+///
+/// # Errors
+/// The file does not load, a config source without a file, the shared configuration does not
+/// load on this node.
+pub fn load_shared(source: Option<&str>, path: Option<&Path>) -> Result<(Loaded, Option<Shared>)> {
+    let mut loaded = crate::common::load_config(path)?;
+    let Some(src) = source
+        .map(str::to_string)
+        .or_else(|| loaded.config.node.config_source.clone())
+    else {
+        return Ok((loaded, None));
+    };
+    let Some(file) = path else {
+        anyhow::bail!(
+            "a config source ({src}) needs --config FILE: the node keeps the last revision it applied there, to serve it while etcd is down"
+        );
+    };
+    let parsed = Source::parse(&src).map_err(|e| anyhow::anyhow!("--config-source {e}"))?;
+    loaded.config.node.config_source = Some(src.clone());
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let start = Fleet::start(
+        parsed,
+        &loaded.config,
+        loaded.version,
+        control::daemon::store_revision_of(&text),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let compiled = start
+        .config
+        .compile(start.version, &control::config::Slots::default())
+        .map_err(|e| anyhow::anyhow!("the shared configuration does not compile here:\n{e}"))?;
+    let body = start
+        .config
+        .to_toml_string()
+        .context("writing the configuration as TOML")?;
+    let mut head = control::daemon::version_header(start.version);
+    if start.revision > 0 {
+        head.push_str(&control::daemon::store_header(start.revision));
+    }
+    control::daemon::write_atomically(file, &(head + &body))
+        .with_context(|| format!("writing {}", file.display()))?;
+    let loaded = Loaded {
+        config: start.config,
+        compiled,
+        name: format!("{src} (kept in {})", file.display()),
+        version: start.version,
+    };
+    Ok((
+        loaded,
+        Some(Shared {
+            fleet: start.fleet,
+            revision: start.revision,
+            how: start.how,
+        }),
+    ))
 }
 
 /// What the control plane drives in the data plane.
@@ -47,6 +131,8 @@ pub struct Plane {
     pub seed: [u8; 32],
     /// The data plane's time in seconds when it is not the wall clock (a replay).
     pub clock: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The fleet's shared configuration, when the node follows one.
+    pub shared: Option<Shared>,
 }
 
 impl std::fmt::Debug for Plane {
@@ -66,12 +152,17 @@ pub struct ControlPlane {
     server: Option<Server>,
     drain: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     resolver: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        // The socket first (no more changes), then the last connection events.
+        // The socket first (no more changes), then the follower, then the last connection
+        // events.
         self.server.take();
+        if let Some(f) = self.fleet.take() {
+            f.shutdown();
+        }
         if let Some((stop, t)) = self.resolver.take() {
             stop.store(true, Ordering::Relaxed);
             let _ = t.join();
@@ -102,6 +193,7 @@ impl ControlPlane {
             installer,
             seed,
             clock,
+            shared,
         } = plane;
         let running = Running {
             config: loaded.config.clone(),
@@ -118,7 +210,15 @@ impl ControlPlane {
             secrets: Arc::clone(&secrets),
             clock,
         });
+        let controller = match &shared {
+            Some(s) => controller.with_store(Arc::clone(&s.fleet) as _, s.revision),
+            None => controller,
+        };
         let controller = Arc::new(controller);
+        let fleet = shared.map(|s| {
+            s.fleet.follow(Arc::clone(&controller));
+            s.fleet
+        });
         let path = if args.no_control {
             None
         } else {
@@ -176,6 +276,7 @@ impl ControlPlane {
             server,
             drain: None,
             resolver: Some((stop, t)),
+            fleet,
         })
     }
 
@@ -211,6 +312,16 @@ impl ControlPlane {
 
     /// One line for the start banner: where the socket is and whether changes persist.
     pub fn describe(&self) -> String {
+        if let (Some(s), Some(st)) = (self.socket(), self.controller.store_status()) {
+            return format!(
+                "control socket {} (changes go to the shared configuration {}; this node keeps the last revision in {})",
+                s.display(),
+                st["source"].as_str().unwrap_or("?"),
+                self.controller
+                    .persist_path()
+                    .map_or_else(|| "-".into(), |p| p.display().to_string())
+            );
+        }
         match (self.socket(), self.controller.persist_path()) {
             (None, _) => "no control socket".to_string(),
             (Some(s), Some(f)) => format!(

@@ -165,6 +165,22 @@ fn refused(e: &ApplyError) -> Response<Body> {
             }],
             Value::Null,
         ),
+        ApplyError::StoreConflict { .. } => (
+            StatusCode::CONFLICT,
+            vec![ApiError {
+                code: e.code(),
+                message: e.to_string(),
+            }],
+            Value::Null,
+        ),
+        ApplyError::Store(_) | ApplyError::NotLive(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![ApiError {
+                code: e.code(),
+                message: e.to_string(),
+            }],
+            Value::Null,
+        ),
         ApplyError::Persist { .. } | ApplyError::Install(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             vec![ApiError {
@@ -417,7 +433,7 @@ fn status(c: &Controller) -> Value {
     let r = c.running();
     let (p50, p99, n) = c.swap_times();
     let dp = c.data_plane();
-    json!({
+    let mut v = json!({
         "node": r.config.node.name,
         "version": r.version,
         "config_file": c.persist_path(),
@@ -432,7 +448,32 @@ fn status(c: &Controller) -> Value {
         "changes_applied": n,
         "swap_us_p50": p50,
         "swap_us_p99": p99,
-    })
+    });
+    if let Some(st) = c.store_status() {
+        let time = |k: &str| {
+            st.get(k)
+                .and_then(Value::as_u64)
+                .map(crate::analytics::format_time)
+        };
+        v["config_source"] = st["source"].clone();
+        v["etcd_revision"] = st["revision"].clone();
+        v["stale"] = json!(match (
+            time("stale_since_ms"),
+            st.get("last_error").and_then(Value::as_str)
+        ) {
+            (Some(since), Some(e)) => format!("since {since}: {e}"),
+            (Some(since), None) => format!("since {since}"),
+            _ => "no".to_string(),
+        });
+        if let Some(r) = st.get("refused").filter(|r| !r.is_null()) {
+            v["refused"] = json!(format!(
+                "etcd revision {}: {}",
+                r["revision"],
+                r["reason"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    v
 }
 
 /// Answers one request whose head was read at `received`.

@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -48,6 +49,25 @@ pub trait Installer: Send {
     /// What failed; the previous tables must still be live.
     fn install(&mut self, tables: &Tables, compiled: &Compiled) -> Result<(), String>;
 }
+
+/// Where changes go when the configuration is shared by a fleet (etcd, see [`crate::fleet`]):
+/// a change through the socket is validated here, then committed there, and every node, this
+/// one included, applies it from the store with [`Controller::apply_stored`].
+pub trait ConfigStore: Send + Sync {
+    /// Commits `config` as `version`, replacing the stored revision `base` (the one this node
+    /// runs) only if it is still the latest. Returns the revision of the commit.
+    ///
+    /// # Errors
+    /// [`ApplyError::StoreConflict`] when another change came first,
+    /// [`ApplyError::Store`] when the store cannot be reached or refused; nothing changed.
+    fn commit(&self, config: &Config, version: u64, base: i64) -> Result<i64, ApplyError>;
+    /// What `stats` and `metrics` show of the store (revision, staleness, last refusal).
+    fn status(&self) -> serde_json::Value;
+}
+
+/// How long a change committed to the shared configuration may take to become live on the
+/// node that committed it before the socket answers that it is not.
+pub const STORE_LIVE_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +116,22 @@ pub enum ApplyError {
     /// A rotation on demand that would split a fleet (the cookies come from a fleet seed).
     #[error("{0}")]
     FleetSeed(String),
+    /// Another node changed the shared configuration first.
+    #[error(
+        "another change reached the shared configuration first (etcd revision {current}; this node's change was made on {base}): get it again and retry"
+    )]
+    StoreConflict {
+        /// The revision this node ran and the change was made on.
+        base: i64,
+        /// The store's latest revision of the configuration.
+        current: i64,
+    },
+    /// The shared configuration's store could not take the change; nothing changed.
+    #[error("cannot commit the change to the shared configuration: {0}; nothing changed")]
+    Store(String),
+    /// Committed to the store but not live on this node in time.
+    #[error("{0}")]
+    NotLive(String),
 }
 
 impl ApplyError {
@@ -111,6 +147,9 @@ impl ApplyError {
             ApplyError::ReadOnly => 1007,
             ApplyError::NoSecrets => 1008,
             ApplyError::FleetSeed(_) => 1012,
+            ApplyError::StoreConflict { .. } => 1009,
+            ApplyError::Store(_) => 1503,
+            ApplyError::NotLive(_) => 1502,
         }
     }
 }
@@ -138,6 +177,9 @@ pub struct ApplyOutcome {
     /// assigned, the origin addresses it resolved and their timestamps.
     #[serde(skip)]
     pub apps: Vec<crate::config::SpectrumApp>,
+    /// With a shared configuration: the store's revision of the commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_revision: Option<i64>,
 }
 
 /// What the exhaustive verification found.
@@ -452,6 +494,12 @@ pub struct Controller {
     /// The last lookup of each app's origin name, by app id.
     dns: Mutex<std::collections::HashMap<String, DnsStatus>>,
     started: Instant,
+    /// Where changes are committed when the configuration is shared by a fleet.
+    store: Option<Arc<dyn ConfigStore>>,
+    /// The store's revision of the running configuration (0: none).
+    store_revision: AtomicI64,
+    /// Signalled whenever a stored revision becomes live.
+    live: Condvar,
 }
 
 /// The state of an app's origin name: when it was last looked up and what came of it.
@@ -512,6 +560,27 @@ pub fn version_of(text: &str) -> Option<u64> {
     text.lines()
         .next()?
         .strip_prefix("# fastpath configuration version ")?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The second line of a configuration file that a node wrote from the shared configuration:
+/// the store's revision it holds, so that a node restarted while the store is down knows what
+/// it serves.
+pub fn store_header(revision: i64) -> String {
+    format!(
+        "# applied from the shared configuration, etcd revision {revision}: change it through the \
+         control socket, not here.\n"
+    )
+}
+
+/// The store's revision in a file's [`store_header`], if it has one.
+pub fn store_revision_of(text: &str) -> Option<i64> {
+    text.lines()
+        .nth(1)?
+        .strip_prefix("# applied from the shared configuration, etcd revision ")?
         .split(|c: char| !c.is_ascii_digit())
         .next()?
         .parse()
@@ -617,7 +686,127 @@ impl Controller {
             swap_times: Mutex::new(fastpath::stats::NsHistogram::default()),
             resolver: Arc::new(crate::resolve::SystemResolver),
             dns: Mutex::new(std::collections::HashMap::new()),
+            store: None,
+            store_revision: AtomicI64::new(0),
+            live: Condvar::new(),
         }
+    }
+
+    /// Commits changes through `store` (at `revision`, the store's revision of the running
+    /// configuration) instead of applying them here: they become live when the store hands
+    /// them back ([`Controller::apply_stored`]).
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<dyn ConfigStore>, revision: i64) -> Controller {
+        self.store = Some(store);
+        *self.store_revision.get_mut() = revision;
+        self
+    }
+
+    /// The store's status, when the configuration is shared.
+    pub fn store_status(&self) -> Option<serde_json::Value> {
+        self.store.as_ref().map(|s| s.status())
+    }
+
+    /// The store's revision of the running configuration (0 without a store).
+    pub fn store_revision(&self) -> i64 {
+        self.store_revision.load(Ordering::Acquire)
+    }
+
+    /// Records that the running configuration is the store's `revision` (the same document
+    /// under another revision: nothing to apply).
+    pub fn set_store_revision(&self, revision: i64) {
+        let _g = self.lock();
+        self.store_revision.store(revision, Ordering::Release);
+        self.live.notify_all();
+    }
+
+    /// Makes `config`, revision `revision` of the shared configuration, the running one as
+    /// `version` (or the next version here, if that is not above the running one): the same
+    /// steps as [`Controller::apply`] (validate, verify, persist to this node's file, install,
+    /// publish), without the caller's version check.
+    ///
+    /// # Errors
+    /// [`ApplyError`]; nothing changed (the node stays on its last good revision).
+    pub fn apply_stored(
+        &self,
+        config: Config,
+        version: u64,
+        revision: i64,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        let started = Instant::now();
+        let mut running = self.lock();
+        if config == running.config {
+            // The same configuration under another revision: nothing to apply.
+            self.store_revision.store(revision, Ordering::Release);
+            let version = running.version;
+            drop(running);
+            self.live.notify_all();
+            return Ok(ApplyOutcome {
+                version,
+                applied: true,
+                diff: Vec::new(),
+                swap_us: 0,
+                would_apply: None,
+                verification: None,
+                apps: Vec::new(),
+                committed_revision: None,
+            });
+        }
+        let version = version.max(running.version + 1);
+        let result = self.try_apply(
+            &mut running,
+            config,
+            None,
+            false,
+            started,
+            Some((version, revision)),
+        );
+        match &result {
+            Ok(o) => {
+                self.store_revision.store(revision, Ordering::Release);
+                self.event(
+                    "config_applied",
+                    None,
+                    serde_json::json!({ "version": o.version, "changes": o.diff.len(), "swap_us": o.swap_us, "revision": revision }),
+                );
+            }
+            Err(e) => self.event(
+                "config_refused",
+                None,
+                serde_json::json!({ "code": e.code(), "message": e.to_string(), "revision": revision }),
+            ),
+        }
+        drop(running);
+        self.live.notify_all();
+        result
+    }
+
+    /// After a change committed to the store: waits (up to [`STORE_LIVE_WAIT`]) until this
+    /// node runs its revision or a later one, and answers with the time to live.
+    fn await_live(
+        &self,
+        result: Result<ApplyOutcome, ApplyError>,
+        received: Instant,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        let mut o = result?;
+        let Some(rev) = o.committed_revision else {
+            return Ok(o);
+        };
+        let g = self.lock();
+        let (g, wait) = self
+            .live
+            .wait_timeout_while(g, STORE_LIVE_WAIT, |_| self.store_revision() < rev)
+            .unwrap_or_else(|e| e.into_inner());
+        if wait.timed_out() {
+            return Err(ApplyError::NotLive(format!(
+                "the change was committed to the shared configuration (etcd revision {rev}) but is \
+                 not live on this node after {} s: see the store's status in stats",
+                STORE_LIVE_WAIT.as_secs()
+            )));
+        }
+        o.version = g.version;
+        o.swap_us = received.elapsed().as_micros() as u64;
+        Ok(o)
     }
 
     /// Looks origin names up with `r` instead of the system resolver.
@@ -980,8 +1169,9 @@ impl Controller {
             }
             let mut next = running.config.clone();
             next.syn_cookies.fleet_seed = Some(Secret(hex(&seed)));
-            let o = self.apply_locked(&mut running, next, None, false, peer, started)?;
+            let o = self.apply_locked(&mut running, next, None, false, peer, started);
             drop(running);
+            let o = self.await_live(o, started)?;
             self.event(
                 "secret_rotated",
                 peer,
@@ -999,12 +1189,13 @@ impl Controller {
             let mut next = running.config.clone();
             next.syn_cookies.secret = Some(Secret(hex(&seed)));
             // The secret changes through this apply, which rotates the data plane.
-            let o = self.apply_locked(&mut running, next, None, false, peer, started)?;
-            version = o.version;
+            let o = self.apply_locked(&mut running, next, None, false, peer, started);
+            drop(running);
+            version = self.await_live(o, started)?.version;
         } else {
             live.secrets.rotate(seed, live.now_secs());
+            drop(running);
         }
-        drop(running);
         self.event(
             "secret_rotated",
             peer,
@@ -1144,7 +1335,9 @@ impl Controller {
         let mut running = self.lock();
         let mut next = running.config.clone();
         change(&mut next)?;
-        self.apply_locked(&mut running, next, expected_version, dry_run, peer, started)
+        let r = self.apply_locked(&mut running, next, expected_version, dry_run, peer, started);
+        drop(running);
+        self.await_live(r, started)
     }
 
     /// Makes `config` the running configuration: compiled (keeping the slots of apps and
@@ -1178,14 +1371,16 @@ impl Controller {
     ) -> Result<ApplyOutcome, ApplyError> {
         let started = received;
         let mut running = self.lock();
-        self.apply_locked(
+        let r = self.apply_locked(
             &mut running,
             config,
             expected_version,
             dry_run,
             peer,
             started,
-        )
+        );
+        drop(running);
+        self.await_live(r, started)
     }
 
     fn apply_locked(
@@ -1197,8 +1392,13 @@ impl Controller {
         peer: Option<Peer>,
         started: Instant,
     ) -> Result<ApplyOutcome, ApplyError> {
-        let result = self.try_apply(running, config, expected_version, dry_run, started);
+        let result = self.try_apply(running, config, expected_version, dry_run, started, None);
         match &result {
+            Ok(o) if o.committed_revision.is_some() => self.event(
+                "config_committed",
+                peer,
+                serde_json::json!({ "version": o.version, "changes": o.diff.len(), "revision": o.committed_revision }),
+            ),
             Ok(o) if o.applied => self.event(
                 "config_applied",
                 peer,
@@ -1221,6 +1421,7 @@ impl Controller {
         expected_version: Option<u64>,
         dry_run: bool,
         started: Instant,
+        stored: Option<(u64, i64)>,
     ) -> Result<ApplyOutcome, ApplyError> {
         if let Some(expected) = expected_version
             && expected != running.version
@@ -1238,13 +1439,23 @@ impl Controller {
             sc.fleet_seed
                 .clone_from(&running.config.syn_cookies.fleet_seed);
         }
-        crate::resolve::prepare(&running.config, &mut config, &*self.resolver, now_ms())
+        // A stored revision is applied as stored (its writer readied it): only what it lacks
+        // (an origin name without addresses, an app without timestamps) is filled in here.
+        let own;
+        let previous = match stored {
+            Some(_) => {
+                own = config.clone();
+                &own
+            }
+            None => &running.config,
+        };
+        crate::resolve::prepare(previous, &mut config, &*self.resolver, now_ms())
             .map_err(ApplyError::Invalid)?;
         let restart = restart_only_changes(&running.config, &config);
         if !restart.is_empty() {
             return Err(ApplyError::NeedsRestart(restart));
         }
-        let version = running.version + 1;
+        let version = stored.map_or(running.version + 1, |(v, _)| v);
         let compiled = config
             .compile(version, &running.compiled.slots())
             .map_err(ApplyError::Invalid)?;
@@ -1265,6 +1476,24 @@ impl Controller {
                     findings,
                 }),
                 apps: config.spectrum_apps,
+                committed_revision: None,
+            });
+        }
+        // A shared configuration: the change goes to the store, and becomes live here (and on
+        // every node) when the store hands it back.
+        if stored.is_none()
+            && let Some(store) = &self.store
+        {
+            let rev = store.commit(&config, version, self.store_revision())?;
+            return Ok(ApplyOutcome {
+                version,
+                applied: true,
+                diff,
+                swap_us: 0,
+                would_apply: None,
+                verification: None,
+                apps: config.spectrum_apps,
+                committed_revision: Some(rev),
             });
         }
         let Some(persist) = self.persist.as_deref() else {
@@ -1272,13 +1501,18 @@ impl Controller {
         };
         let tables = Tables::build(&compiled.spec)
             .map_err(|e| ApplyError::Install(format!("building the tables: {e}")))?;
-        let text = config
-            .to_toml_string()
-            .map(|t| version_header(version) + &t)
-            .map_err(|e| ApplyError::Persist {
-                path: persist.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        let header = match stored {
+            Some((_, rev)) => version_header(version) + &store_header(rev),
+            None => version_header(version),
+        };
+        let text =
+            config
+                .to_toml_string()
+                .map(|t| header + &t)
+                .map_err(|e| ApplyError::Persist {
+                    path: persist.to_path_buf(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
         write_atomically(persist, &text).map_err(|source| ApplyError::Persist {
             path: persist.to_path_buf(),
             source,
@@ -1357,6 +1591,7 @@ impl Controller {
             would_apply: None,
             verification: None,
             apps,
+            committed_revision: None,
         })
     }
 }

@@ -29,6 +29,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a unary request may take, the whole answer included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many times a request goes over the endpoints before it is given up.
+pub const PASSES: u32 = 3;
+/// The pause between two passes.
+pub const PASS_PAUSE: Duration = Duration::from_millis(300);
+/// The errors of a member that another member, or the same one a moment later, may not give.
+const RETRIABLE: &[&str] = &[
+    "no leader",
+    "unavailable",
+    "request timed out",
+    "leader changed",
+    "too many requests",
+];
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
@@ -274,9 +287,35 @@ impl Client {
         Client { endpoints }
     }
 
-    /// POSTs `body` to `path` on the first endpoint that answers.
+    /// POSTs `body` to `path` on the first endpoint that answers, going over the endpoints
+    /// up to [`PASSES`] times (with [`PASS_PAUSE`] between) while they answer that they have no
+    /// leader or timed out: a leader election after a member failed takes about one election
+    /// timeout. (A retried transaction that had committed is seen by its caller: its compare
+    /// then fails and the caller reads what is stored.)
     async fn call(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
         let mut last = String::from("no endpoint");
+        for pass in 0..PASSES {
+            if pass > 0 {
+                tokio::time::sleep(PASS_PAUSE).await;
+            }
+            match self.call_once(path, body, &mut last).await {
+                Some(r) => return r,
+                None => continue,
+            }
+        }
+        Err(EtcdError::Unreachable {
+            endpoints: self.endpoints.join(","),
+            last,
+        })
+    }
+
+    /// One pass over the endpoints: `None` when none gave an answer to keep.
+    async fn call_once(
+        &self,
+        path: &str,
+        body: &Value,
+        last: &mut String,
+    ) -> Option<Result<Value, EtcdError>> {
         for ep in &self.endpoints {
             let attempt = async {
                 let mut s = connect(ep).await?;
@@ -294,34 +333,37 @@ impl Client {
                 Ok::<_, String>((status, bytes))
             };
             match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
-                Err(_) => last = format!("{ep}: no answer in {REQUEST_TIMEOUT:?}"),
-                Ok(Err(e)) => last = e,
+                Err(_) => *last = format!("{ep}: no answer in {REQUEST_TIMEOUT:?}"),
+                Ok(Err(e)) => *last = e,
                 Ok(Ok((status, bytes))) => {
-                    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                        EtcdError::Protocol(format!(
-                            "{ep}{path}: {e}: {}",
-                            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                        ))
-                    })?;
+                    let v: Value = match serde_json::from_slice(&bytes) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            return Some(Err(EtcdError::Protocol(format!(
+                                "{ep}{path}: {e}: {}",
+                                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                            ))));
+                        }
+                    };
                     if let Some(msg) = gateway_error(&v) {
-                        // A member without a leader (quorum lost) answers so: try another.
-                        if msg.contains("no leader") || msg.contains("unavailable") {
-                            last = format!("{ep}: {msg}");
+                        // A member without a leader (quorum lost, or an election after the
+                        // leader failed) answers so: try another, then again.
+                        if RETRIABLE.iter().any(|r| msg.contains(r)) {
+                            *last = format!("{ep}: {msg}");
                             continue;
                         }
-                        return Err(EtcdError::Refused(msg));
+                        return Some(Err(EtcdError::Refused(msg)));
                     }
                     if !status.is_success() {
-                        return Err(EtcdError::Refused(format!("{ep}{path}: HTTP {status}")));
+                        return Some(Err(EtcdError::Refused(format!(
+                            "{ep}{path}: HTTP {status}"
+                        ))));
                     }
-                    return Ok(v);
+                    return Some(Ok(v));
                 }
             }
         }
-        Err(EtcdError::Unreachable {
-            endpoints: self.endpoints.join(","),
-            last,
-        })
+        None
     }
 
     /// Reads `key`, or with `range_end` every key in `[key, range_end)`, at `revision` (0:
@@ -351,6 +393,25 @@ impl Client {
             header: header(&v),
             kvs,
         })
+    }
+
+    /// The keys in `[key, range_end)` with the revision that created each, without their
+    /// values (the latest revision).
+    ///
+    /// # Errors
+    /// [`EtcdError`].
+    pub async fn range_keys(
+        &self,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> Result<(Header, Vec<(Vec<u8>, i64)>), EtcdError> {
+        let body = json!({ "key": b64(key), "range_end": b64(range_end), "keys_only": true });
+        let v = self.call("/v3/kv/range", &body).await?;
+        let mut out = Vec::new();
+        for k in v.get("kvs").and_then(Value::as_array).into_iter().flatten() {
+            out.push((unb64(k.get("key"))?, int(k.get("create_revision"))));
+        }
+        Ok((header(&v), out))
     }
 
     /// Runs `ops` if every comparison holds: `Ok((true, header))` when they ran (the header's

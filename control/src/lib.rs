@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod etcd;
 pub mod explain;
+pub mod fleet;
 pub mod resolve;
 pub mod stats;
 pub mod verify;

@@ -140,6 +140,9 @@ pub fn stats_json(c: &Controller) -> Value {
         "changes": { "applied": n, "swap_us_p50": p50, "swap_us_p99": p99 },
         "data_plane": Value::Null,
     });
+    if let Some(st) = c.store_status() {
+        v["store"] = st;
+    }
     let Some(dp) = c.data_plane() else {
         return v;
     };
@@ -338,6 +341,55 @@ fn reason_samples(
     }
 }
 
+/// The shared configuration's families: the etcd revision that runs, staleness, refusals.
+fn store_samples(p: &mut Prom, st: &Value) {
+    let int = |k: &str| st.get(k).and_then(Value::as_i64).unwrap_or(0);
+    p.family(
+        "fastpath_config_store_revision",
+        "gauge",
+        "etcd revision of the shared configuration that runs.",
+    );
+    p.sample("fastpath_config_store_revision", &[], int("revision"));
+    p.family(
+        "fastpath_config_store_stale",
+        "gauge",
+        "1 while the node cannot follow etcd and serves its last applied revision.",
+    );
+    let stale = st.get("stale").and_then(Value::as_bool).unwrap_or(false);
+    p.sample("fastpath_config_store_stale", &[], u8::from(stale));
+    p.family(
+        "fastpath_config_store_stale_since_seconds",
+        "gauge",
+        "When the node became stale (Unix time), 0 when it is not.",
+    );
+    let since = st
+        .get("stale_since_ms")
+        .and_then(Value::as_u64)
+        .map_or(0.0, |ms| ms as f64 / 1e3);
+    p.sample(
+        "fastpath_config_store_stale_since_seconds",
+        &[],
+        format!("{since:.3}"),
+    );
+    p.family(
+        "fastpath_config_store_refused_revision",
+        "gauge",
+        "The last etcd revision this node refused to apply (0: none).",
+    );
+    let refused = st
+        .get("refused")
+        .and_then(|r| r.get("revision"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    p.sample("fastpath_config_store_refused_revision", &[], refused);
+    p.family(
+        "fastpath_config_store_applied_total",
+        "counter",
+        "Revisions of the shared configuration applied since start.",
+    );
+    p.sample("fastpath_config_store_applied_total", &[], int("applied"));
+}
+
 /// The `metrics` text.
 pub fn prometheus(c: &Controller) -> String {
     let running = c.running();
@@ -375,6 +427,9 @@ pub fn prometheus(c: &Controller) -> String {
         &[],
         format!("{:.3}", c.uptime_secs()),
     );
+    if let Some(st) = c.store_status() {
+        store_samples(&mut p, &st);
+    }
     let Some(dp) = c.data_plane() else {
         return p.out;
     };

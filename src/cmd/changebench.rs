@@ -204,6 +204,7 @@ pub fn execute(args: &BenchArgs, kind: ChangeKind) -> Result<ChangeBenchResult> 
             control: Some(sock.clone()),
             no_control: false,
             control_group: None,
+            config_source: None,
         },
         None,
         &loaded,
@@ -213,6 +214,7 @@ pub fn execute(args: &BenchArgs, kind: ChangeKind) -> Result<ChangeBenchResult> 
             installer: None,
             seed,
             clock: None,
+            shared: None,
         },
     )?;
     let compiled = Arc::new(loaded.compiled.clone());

@@ -61,6 +61,11 @@ pub struct ReplayArgs {
     /// Make the control socket 0660 with this group (a name or a gid) instead of 0600.
     #[arg(long, value_name = "GROUP", requires = "control")]
     pub control_group: Option<String>,
+    /// Follow a fleet's configuration shared through etcd while replaying:
+    /// `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (as `fastpath run --config-source`; needs
+    /// --config FILE and --control).
+    #[arg(long, value_name = "etcd://HOST:PORT/PREFIX", requires_all = ["control", "config"])]
+    pub config_source: Option<String>,
 }
 
 /// One line of `--verdicts` (field order as documented).
@@ -236,7 +241,11 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
 /// As [`run`], except that a capture that cannot be read to the end is reported in
 /// `summary.error`.
 pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
-    let loaded = common::load_config(args.config.as_deref())?;
+    let (loaded, fleet) =
+        crate::daemon::load_shared(args.config_source.as_deref(), args.config.as_deref())?;
+    if let Some(s) = &fleet {
+        let _ = writeln!(std::io::stderr(), "fastpath: {}", s.how);
+    }
     let seed = common::seed(args.cookie_secret.as_deref(), &loaded)?;
     let capture_name = match &args.pcap {
         Some(p) => p.display().to_string(),
@@ -273,6 +282,7 @@ pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
                 control: Some(path.clone()),
                 no_control: false,
                 control_group: args.control_group.clone(),
+                config_source: None,
             };
             let mut cp = ControlPlane::start(
                 &cargs,
@@ -284,6 +294,7 @@ pub fn execute(args: &ReplayArgs) -> Result<ReplayRun> {
                     installer: None,
                     seed,
                     clock: Some(Arc::clone(&clock)),
+                    shared: fleet,
                 },
             )?;
             replay.follow_secrets(Arc::clone(&cp.secrets));

@@ -370,7 +370,13 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
             "fastpath run needs root (CAP_NET_ADMIN, CAP_BPF and CAP_NET_RAW) to load XDP and open AF_XDP sockets"
         );
     }
-    let loaded = common::load_config(args.config.as_deref())?;
+    let (loaded, shared) = crate::daemon::load_shared(
+        args.control.config_source.as_deref(),
+        args.config.as_deref(),
+    )?;
+    if let Some(s) = &shared {
+        writeln!(log, "fastpath: {}", s.how)?;
+    }
     let seed = common::seed(args.cookie_secret.as_deref(), &loaded)?;
     let c = &loaded.compiled;
     let tables = SharedTables::new(Tables::build(&c.spec).context("compiling the tables")?);
@@ -474,6 +480,7 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
             })),
             seed,
             clock: None,
+            shared,
         },
     )?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();

@@ -31,6 +31,10 @@ pub struct ExplainArgs {
 const STATUS: &[(&str, &str)] = &[
     ("node", "node"),
     ("version", "version"),
+    ("config_source", "config source"),
+    ("etcd_revision", "etcd revision"),
+    ("stale", "stale"),
+    ("refused", "refused"),
     ("config_file", "config file"),
     ("read_only", "read only"),
     ("uptime_secs", "uptime"),

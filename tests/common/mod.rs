@@ -40,6 +40,7 @@ pub fn args(
         rate: None,
         control: None,
         control_group: None,
+        config_source: None,
     }
 }
 

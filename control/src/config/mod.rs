@@ -100,12 +100,18 @@ pub struct Config {
 pub struct Node {
     /// The node's name, shown by the control API and in stats.
     pub name: String,
+    /// Where the rest of the configuration comes from: absent, this file; or
+    /// `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`, a fleet's configuration shared through etcd
+    /// (this file then keeps the last revision applied). `[node]` itself is never shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_source: Option<String>,
 }
 
 impl Default for Node {
     fn default() -> Self {
         Node {
             name: "edge".into(),
+            config_source: None,
         }
     }
 }

@@ -95,6 +95,11 @@ fn node(c: &Config, e: &mut Errors) {
             "the node name must be non-empty printable text, e.g. \"edge-lab\"",
         );
     }
+    if let Some(src) = &c.node.config_source
+        && let Err(why) = crate::etcd::Source::parse(src)
+    {
+        e.push(Rule::InvalidValue, "node.config_source", quote(src), why);
+    }
 }
 
 /// The settings sections, checked by the data plane's own `validate` one field at a time (a
