@@ -6,4 +6,5 @@ pub mod cmd;
 pub mod common;
 pub mod ctl;
 pub mod daemon;
+pub mod fleetlab;
 pub mod lab;
