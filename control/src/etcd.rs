@@ -40,6 +40,7 @@ const RETRIABLE: &[&str] = &[
     "request timed out",
     "leader changed",
     "too many requests",
+    "transport is closing",
 ];
 
 /// Why a request failed.
@@ -273,8 +274,11 @@ fn request(endpoint: &str, path: &str, body: &Value) -> Request<Full<Bytes>> {
 /// An error object of the gateway (`{"error": ..., "code": N, "message": ...}`), if `v` is one.
 fn gateway_error(v: &Value) -> Option<String> {
     let e = v.get("error")?;
+    // Unary answers carry `message` beside `error`; a watch's error is an object of its own
+    // (`{"error": {"grpc_code": 14, "http_code": 503, "message": ...}}`).
     let msg = v
         .get("message")
+        .or_else(|| e.get("message"))
         .and_then(Value::as_str)
         .or_else(|| e.as_str())
         .map_or_else(|| e.to_string(), str::to_string);
@@ -693,5 +697,7 @@ mod test {
         ));
         let e = json!({"error": {"grpc_code": 9}, "code": 9, "message": "etcdserver: no leader"});
         assert!(parse_watch_message(&e).is_err());
+        let e = json!({"error": {"grpc_code": 14, "http_code": 503, "message": "transport is closing"}});
+        assert_eq!(gateway_error(&e).as_deref(), Some("transport is closing"));
     }
 }

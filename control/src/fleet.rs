@@ -5,7 +5,7 @@
 //! becomes live on every node, the writer included, from the watch.
 //!
 //! Layout under `PREFIX` (see `docs/DESIGN.md`, "A fleet's configuration"):
-//! - `PREFIX/chunks/SHA256`: the configuration document (the config's TOML without the
+//! - `PREFIX/chunks/SHA256`: the configuration document (the config as JSON, without the
 //!   node-local `[node]` section) cut into pieces of at most [`CHUNK_BYTES`], each under the
 //!   SHA-256 of its bytes. Written only when absent, never changed: content-addressed.
 //! - `PREFIX/head`: a small JSON [`Head`] naming the chunks in order, the whole document's
@@ -94,23 +94,27 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The shared document of `config`: its TOML without the node-local `[node]` section.
+/// The shared document of `config`: the configuration as JSON (the keys of the TOML file, as
+/// `PUT /v1/config` takes it), with the node-local `[node]` section left at its default.
+/// JSON, not TOML: a 100,000-rule list is 5.5 MB and parses in about 35 ms, against 7.1 MB and
+/// about 600 ms as TOML, and every node parses every revision.
 ///
 /// # Errors
-/// The config cannot be written as TOML.
+/// The config cannot be written as JSON.
 pub fn document(config: &Config) -> Result<String, String> {
     let mut c = config.clone();
     c.node = Node::default();
-    c.to_toml_string().map_err(|e| e.to_string())
+    serde_json::to_string(&c).map_err(|e| e.to_string())
 }
 
-/// The configuration of a shared `doc` on a node whose own section is `node`.
+/// The configuration of a shared `doc` on a node whose own section is `node`, validated.
 ///
 /// # Errors
-/// Every problem found, as loading a file reports them.
+/// Every problem found (the shape, then every rule), each with its key.
 pub fn config_of(doc: &str, node: &Node) -> Result<Config, crate::config::ConfigErrors> {
-    let mut c = Config::from_toml_str(doc)?;
+    let mut c: Config = crate::config::parse_json(doc)?;
     c.node = node.clone();
+    c.validate()?;
     Ok(c)
 }
 
@@ -184,11 +188,19 @@ impl Store {
     /// [`FleetError`]: a chunk missing or not matching its hash is [`FleetError::Corrupt`].
     pub async fn document(&self, head: &Head, revision: i64) -> Result<String, FleetError> {
         let mut doc = Vec::with_capacity(head.bytes);
-        for sha in &head.chunks {
-            let r = self
-                .client
-                .range(&self.chunk_key(sha), None, revision)
-                .await?;
+        // All chunks at once, each on a connection of its own; joined in order.
+        let reads: Vec<_> = head
+            .chunks
+            .iter()
+            .map(|sha| {
+                let (client, key) = (self.client.clone(), self.chunk_key(sha));
+                tokio::spawn(async move { client.range(&key, None, revision).await })
+            })
+            .collect();
+        for (sha, read) in head.chunks.iter().zip(reads) {
+            let r = read
+                .await
+                .map_err(|e| FleetError::Corrupt(format!("a chunk read failed: {e}")))??;
             let kv = r.kvs.first().ok_or_else(|| {
                 FleetError::Corrupt(format!("chunk {sha} is missing at revision {revision}"))
             })?;
@@ -222,15 +234,26 @@ impl Store {
         writer: &str,
     ) -> Result<Committed, FleetError> {
         let pieces = chunks(doc.as_bytes());
-        for (sha, bytes) in &pieces {
-            let key = self.chunk_key(sha);
-            // Only when absent: an existing chunk keeps its create revision.
-            self.client
-                .txn(
-                    &[Compare::ModRevision(key.clone(), 0)],
-                    &[Op::Put(key, bytes.to_vec())],
-                )
-                .await?;
+        // All chunks at once; each only when absent (an existing chunk keeps its create
+        // revision).
+        let writes: Vec<_> = pieces
+            .iter()
+            .map(|(sha, bytes)| {
+                let (client, key, value) =
+                    (self.client.clone(), self.chunk_key(sha), bytes.to_vec());
+                tokio::spawn(async move {
+                    client
+                        .txn(
+                            &[Compare::ModRevision(key.clone(), 0)],
+                            &[Op::Put(key, value)],
+                        )
+                        .await
+                })
+            })
+            .collect();
+        for w in writes {
+            w.await
+                .map_err(|e| FleetError::Corrupt(format!("a chunk write failed: {e}")))??;
         }
         let head = Head {
             version,
@@ -483,12 +506,42 @@ impl Fleet {
         });
         match read {
             Ok((h, rev, head, text, bootstrapped)) => {
-                let config = config_of(&text, &local.node).map_err(|e| {
-                    format!(
-                        "the shared configuration (etcd revision {rev}, version {}) does not load on this node:\n{e}",
-                        head.version
-                    )
-                })?;
+                let config = match config_of(&text, &local.node) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Not on this node: it starts on its last good revision, and says so.
+                        let revision = local_revision.unwrap_or(0);
+                        let reason = format!("it does not load here:\n{e}");
+                        {
+                            let mut st = f.st();
+                            st.cluster_id = h.cluster_id.to_string();
+                            st.revision = revision;
+                            st.sha256 = sha256_hex(document(local)?.as_bytes());
+                            st.refused = Some(Refused {
+                                revision: rev,
+                                version: head.version,
+                                code: 1004,
+                                reason: reason.clone(),
+                                at_ms: now_ms(),
+                            });
+                        }
+                        tracing::warn!(
+                            revision = rev,
+                            reason,
+                            "etcd: this node cannot apply the shared configuration; it starts on its own file"
+                        );
+                        return Ok(Start {
+                            config: local.clone(),
+                            version: local_version,
+                            revision,
+                            how: format!(
+                                "the shared configuration (etcd revision {rev}, version {}) does not load on this node, which starts on its own file (etcd revision {revision}, version {local_version}) and reports why in its status:\n{e}",
+                                head.version
+                            ),
+                            fleet,
+                        });
+                    }
+                };
                 f.record_applied(h.cluster_id, rev, &head);
                 Ok(Start {
                     config,

@@ -879,4 +879,37 @@ fn a_revision_a_node_cannot_apply_is_reported_and_leaves_it_on_its_last_good_one
         Duration::from_secs(10),
         || a.port() == "tcp://192.0.2.1:2222",
     );
+    // A node that cannot load what is stored at all starts on its own file and says why: here
+    // the stored fleet seed is a file this node does not have.
+    let seed_file = dir.path().join("fleet.seed");
+    std::fs::write(&seed_file, "33".repeat(32)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&seed_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut seeded = Config::from_toml_str(LAB).unwrap();
+    seeded.syn_cookies.secret = None;
+    seeded.syn_cookies.fleet_seed = Some(control::config::Secret(
+        seed_file.to_str().unwrap().to_string(),
+    ));
+    let head_now = cluster.stored().1;
+    let doc = control::fleet::document(&seeded).unwrap();
+    let control::fleet::Committed::Switched(seeded_rev, _) = Cluster::rt()
+        .block_on(store.commit(&doc, v + 2, head_now, "operator"))
+        .unwrap()
+    else {
+        panic!("the head moved")
+    };
+    std::fs::remove_file(&seed_file).unwrap();
+    let b = Node::start(dir.path(), "b", &eps);
+    let st = b.status();
+    assert_eq!(st["refused"]["revision"].as_i64(), Some(seeded_rev), "{st}");
+    assert!(
+        st["refused"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("fleet_seed"),
+        "{st}"
+    );
+    assert_eq!(b.port(), "tcp://192.0.2.1:22", "b runs its own file");
 }
