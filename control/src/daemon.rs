@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fastpath::stats::QueueStats;
-use fastpath::syncookie::CookieSecrets;
+use fastpath::syncookie::{CookieSecrets, SynCookies};
 use fastpath::tables::{SharedTables, Tables};
 use fastpath::verdict::Service;
 use fastpath::worker::{EventRing, WorkerCounters, WorkerPools};
@@ -113,7 +113,8 @@ pub enum ApplyError {
     /// No live cookie secrets to rotate.
     #[error("this daemon has no data plane with SYN cookies to rotate")]
     NoSecrets,
-    /// A rotation on demand that would split a fleet (the cookies come from a fleet seed).
+    /// A rotation on demand that would split a fleet (the cookies come from a fleet seed), or a
+    /// new fleet seed while the previous change still keys the previous epoch.
     #[error("{0}")]
     FleetSeed(String),
     /// Another node changed the shared configuration first.
@@ -352,6 +353,120 @@ impl LiveSecrets {
     }
 }
 
+/// Writes into `config`, about to replace `running`'s configuration at `now_secs`, the fleet
+/// seed generation its fleet seed needs (see [`SynCookies::fleet_from`]): the current and the
+/// previous epoch keep the secrets they have (their cookies still validate), and a new seed (a
+/// new value, or new contents of its file) keys every epoch from the next one on. When the
+/// generation `config` carries (usually the running one, carried over) does not give that,
+/// `previous_fleet_seed` becomes the seed that keys the current epoch and `fleet_seed_from` the
+/// next epoch. Every node then derives the same secret for every epoch from the configuration
+/// alone, whenever it learns of the change or starts. A `fleet_seed_from` the writer gave
+/// (other than the running one) is respected as given.
+///
+/// A seed held in a file whose contents changed has no other copy of its old value: that is
+/// written inline (hex). It keys only epochs before `fleet_seed_from`, whose cookies stop
+/// validating one epoch after it; `GET /v1/config` never shows it.
+///
+/// # Errors
+/// [`ApplyError::FleetSeed`] when the seed changes in the epoch the previous change took
+/// effect: the seed before that one still keys the previous epoch, and a generation holds
+/// only two seeds. The change is accepted from the next epoch on.
+fn fleet_generation(
+    running: &Running,
+    config: &mut Config,
+    now_secs: u64,
+) -> Result<(), ApplyError> {
+    type Generation = Option<([u8; 32], u64)>;
+    let old = &running.compiled.cookies;
+    let was = &running.config.syn_cookies;
+    let sc = &mut config.syn_cookies;
+    let (true, Some(old_seed), Some(new)) = (old.fleet, old.seed, sc.fleet_seed.as_ref()) else {
+        return Ok(());
+    };
+    if sc.fleet_seed_from.is_some()
+        && (sc.fleet_seed_from != was.fleet_seed_from
+            || sc.previous_fleet_seed != was.previous_fleet_seed)
+    {
+        return Ok(());
+    }
+    // A seed that cannot be read is refused by validation, which names it.
+    let Ok(new_seed) = new.seed_bytes() else {
+        return Ok(());
+    };
+    let carried: Generation = match (&sc.previous_fleet_seed, sc.fleet_seed_from) {
+        (Some(p), Some(from)) => match p.seed_bytes() {
+            Ok(p) => Some((p, from)),
+            Err(_) => return Ok(()),
+        },
+        _ => None,
+    };
+    let seed_at = |seed: [u8; 32], g: Generation, epoch: u64| match g {
+        Some((p, from)) if epoch < from => p,
+        _ => seed,
+    };
+    let running_gen: Generation = old.previous_seed.map(|p| (p, old.seed_from));
+    let old_at = |epoch| seed_at(old_seed, running_gen, epoch);
+    let e = now_secs / u64::from(old.rotate_secs.max(1));
+    let before = e.saturating_sub(1);
+    // What every epoch from the previous one on must get: what it has up to the current one,
+    // then the new seed (or, when the seed did not change, what it has).
+    let want = |epoch| {
+        if epoch <= e || new_seed == old_seed {
+            old_at(epoch)
+        } else {
+            new_seed
+        }
+    };
+    // Two step functions of the epoch agree from `before` on if they agree there, at the
+    // next epoch and at each one's step after it.
+    let fits = |g: Generation| {
+        [
+            Some(before),
+            Some(e),
+            Some(e + 1),
+            g.map(|(_, f)| f),
+            running_gen.map(|(_, f)| f),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|&x| x >= before)
+        .all(|x| seed_at(new_seed, g, x) == want(x))
+    };
+    if fits(carried) {
+        return Ok(());
+    }
+    if fits(running_gen) {
+        sc.previous_fleet_seed.clone_from(&was.previous_fleet_seed);
+        sc.fleet_seed_from = was.fleet_seed_from;
+        return Ok(());
+    }
+    let keyed_now = old_at(e);
+    if old_at(before) != keyed_now {
+        let rotate = u64::from(old.rotate_secs.max(1));
+        let next = (e + 1) * rotate;
+        return Err(ApplyError::FleetSeed(format!(
+            "the last new fleet seed took effect at unix second {} (epoch {e}) and the seed \
+             before it still keys the cookies of the previous epoch: change the fleet seed \
+             again from unix second {next} (in {} s), or give previous_fleet_seed and \
+             fleet_seed_from with it",
+            e * rotate,
+            next.saturating_sub(now_secs)
+        )));
+    }
+    let candidate = match (&was.previous_fleet_seed, running_gen) {
+        (Some(p), Some((_, from))) if e < from => p,
+        _ => was.fleet_seed.as_ref().unwrap_or(new),
+    };
+    let previous = if candidate.seed_bytes() == Ok(keyed_now) {
+        candidate.clone()
+    } else {
+        Secret(hex(&keyed_now))
+    };
+    sc.previous_fleet_seed = Some(previous);
+    sc.fleet_seed_from = Some(e + 1);
+    Ok(())
+}
+
 /// The settings of `old` and `new` that differ and cannot change at run time, as
 /// `key: old -> new`.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
@@ -363,7 +478,8 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         keys.sort();
         keys.dedup();
         for k in keys {
-            if k == "secret" {
+            // The generation of a fleet seed changes with it, at run time.
+            if k == "secret" || k == "previous_fleet_seed" || k == "fleet_seed_from" {
                 continue;
             }
             // A fleet seed's value changes at run time (at the next epoch boundary); switching
@@ -1124,6 +1240,13 @@ impl Controller {
         {
             c.syn_cookies.fleet_seed = None;
         }
+        if c.syn_cookies
+            .previous_fleet_seed
+            .as_ref()
+            .is_some_and(|f| !f.is_path())
+        {
+            c.syn_cookies.previous_fleet_seed = None;
+        }
         (r.version, c)
     }
 
@@ -1169,13 +1292,16 @@ impl Controller {
             }
             let mut next = running.config.clone();
             next.syn_cookies.fleet_seed = Some(Secret(hex(&seed)));
+            // The controller writes the generation: the new seed keys the epochs from the next
+            // one on (`fleet_seed_from`), on every node alike.
             let o = self.apply_locked(&mut running, next, None, false, peer, started);
             drop(running);
             let o = self.await_live(o, started)?;
+            let from = self.running().config.syn_cookies.fleet_seed_from;
             self.event(
                 "secret_rotated",
                 peer,
-                serde_json::json!({ "persisted": true, "version": o.version, "fleet": true, "from_epoch_boundary": true }),
+                serde_json::json!({ "persisted": true, "version": o.version, "fleet": true, "from_epoch_boundary": true, "from_epoch": from }),
             );
             return Ok(Rotated {
                 rotated: true,
@@ -1434,10 +1560,17 @@ impl Controller {
         // The secret never travels over the socket: a config without one keeps the running one
         // (an inline fleet seed likewise).
         let sc = &mut config.syn_cookies;
+        let was = &running.config.syn_cookies;
         if sc.secret.is_none() && sc.fleet_seed.is_none() {
-            sc.secret.clone_from(&running.config.syn_cookies.secret);
-            sc.fleet_seed
-                .clone_from(&running.config.syn_cookies.fleet_seed);
+            sc.secret.clone_from(&was.secret);
+            sc.fleet_seed.clone_from(&was.fleet_seed);
+        }
+        // So does the running generation's inline previous seed, when its epoch came back.
+        if sc.previous_fleet_seed.is_none()
+            && sc.fleet_seed_from.is_some()
+            && sc.fleet_seed_from == was.fleet_seed_from
+        {
+            sc.previous_fleet_seed.clone_from(&was.previous_fleet_seed);
         }
         // A stored revision is applied as stored (its writer readied it): only what it lacks
         // (an origin name without addresses, an app without timestamps) is filled in here.
@@ -1454,6 +1587,16 @@ impl Controller {
         let restart = restart_only_changes(&running.config, &config);
         if !restart.is_empty() {
             return Err(ApplyError::NeedsRestart(restart));
+        }
+        // A new fleet seed here (not from the store, whose writer did this): record from which
+        // epoch it keys the cookies, so that every node, and every later start, derives the
+        // same secret for every epoch from the configuration alone.
+        if stored.is_none() {
+            let now = self
+                .secrets
+                .as_ref()
+                .map_or_else(now_secs, LiveSecrets::now_secs);
+            fleet_generation(running, &mut config, now)?;
         }
         let version = stored.map_or(running.version + 1, |(v, _)| v);
         let compiled = config
@@ -1542,13 +1685,23 @@ impl Controller {
         {
             live.secrets.rotate(seed, live.now_secs());
         }
-        // A new fleet seed (inline, or its file's contents) from the next epoch boundary.
+        // A new fleet seed generation (a new seed, inline or its file's contents, with the one
+        // it replaced and its first epoch): this node takes the state that a node started
+        // from the new configuration has, so that both agree on every epoch.
+        let generation = |c: &fastpath::syncookie::CookieConfig| {
+            (
+                c.seed,
+                c.previous_seed,
+                c.previous_seed.map(|_| c.seed_from),
+            )
+        };
         if compiled.cookies.fleet
             && running.compiled.cookies.fleet
-            && compiled.cookies.seed != running.compiled.cookies.seed
+            && generation(&compiled.cookies) != generation(&running.compiled.cookies)
             && let (Some(live), Some(seed)) = (&self.secrets, compiled.cookies.seed)
         {
-            live.secrets.reseed_fleet(seed, live.now_secs());
+            live.secrets
+                .reseed(&SynCookies::for_config(&compiled.cookies, seed));
         }
         let swap = started.elapsed();
         self.swap_times
@@ -1624,6 +1777,10 @@ mod test {
         let mut f2 = f1.clone();
         f2.syn_cookies.fleet_seed = Some(Secret("ef".repeat(32)));
         assert!(restart_only_changes(&f1, &f2).is_empty());
+        // So does its generation.
+        f2.syn_cookies.previous_fleet_seed = Some(Secret("cd".repeat(32)));
+        f2.syn_cookies.fleet_seed_from = Some(28_333_335);
+        assert!(restart_only_changes(&f1, &f2).is_empty());
         let d = restart_only_changes(&a, &f1);
         assert_eq!(d, ["syn_cookies.fleet_seed: (none) -> set"], "{d:?}");
         // Both at once are refused.
@@ -1636,110 +1793,311 @@ mod test {
         );
     }
 
+    /// 40 s into an epoch of 60 s (boundaries at multiples of 60).
+    const T0: u64 = 1_700_000_080;
+
+    /// The lab configuration with the fleet seed `seed` (hex, or a file's path).
+    fn with_fleet_seed(seed: &str) -> Config {
+        let mut c = Config::from_toml_str(include_str!("../../pcaps/edge-lab.toml")).unwrap();
+        c.syn_cookies.secret = None;
+        c.syn_cookies.fleet_seed = Some(Secret(seed.into()));
+        c
+    }
+
+    /// A node started at `at` from `config`, as the daemon starts one: its controller
+    /// (persisting to `dir/name.toml`), its published secrets and its data-plane clock.
+    fn fleet_node(
+        dir: &Path,
+        config: Config,
+        name: &str,
+        at: u64,
+    ) -> (
+        Controller,
+        Arc<CookieSecrets>,
+        Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        let compiled = config.compile(1, &Default::default()).unwrap();
+        assert!(compiled.cookies.fleet);
+        let seed = compiled.cookies.seed.unwrap();
+        let secrets = CookieSecrets::new(SynCookies::for_config(&compiled.cookies, seed));
+        let clock = Arc::new(std::sync::atomic::AtomicU64::new(at));
+        let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
+        let c = Controller::new(
+            Running {
+                config,
+                compiled,
+                version: 1,
+            },
+            tables,
+            dir.join(format!("{name}.toml")),
+            None,
+        )
+        .with_secrets(LiveSecrets {
+            seed,
+            secrets: Arc::clone(&secrets),
+            clock: Some(Arc::clone(&clock)),
+        });
+        (c, secrets, clock)
+    }
+
+    fn set_clock(clock: &std::sync::atomic::AtomicU64, at: u64) {
+        clock.store(at, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn cookie_tuple() -> fastpath::syncookie::CookieTuple {
+        fastpath::syncookie::CookieTuple {
+            src: "198.51.100.20".parse().unwrap(),
+            dst: "203.0.113.10".parse().unwrap(),
+            sport: 40000,
+            dport: 22,
+        }
+    }
+
+    /// The cookie a node with `s` mints at `at` for client ISN `isn`.
+    fn mint(s: &CookieSecrets, at: u64, isn: u32) -> u32 {
+        let mut c = s.current();
+        c.refresh(at);
+        c.mint(at, &cookie_tuple(), isn, 2)
+    }
+
+    /// Whether a node with `s` takes cookie `k` for `isn` at `at`.
+    fn checks(s: &CookieSecrets, at: u64, isn: u32, k: u32) -> bool {
+        let mut c = s.current();
+        c.refresh(at);
+        c.check(at, &cookie_tuple(), isn, k, false).is_ok()
+    }
+
+    /// Every cookie either node mints at each second of `seconds` is the other's, and both
+    /// take it at every age under 60 s from `from` on (a cookie younger than `rotate_secs`
+    /// always validates).
+    #[track_caller]
+    fn agree(a: &CookieSecrets, b: &CookieSecrets, seconds: std::ops::Range<u64>, from: u64) {
+        for m in seconds {
+            let isn = m as u32;
+            let k = mint(a, m, isn);
+            assert_eq!(k, mint(b, m, isn), "minted at {m}");
+            for at in (m..m + 60).filter(|&at| at >= from) {
+                assert!(checks(a, at, isn, k), "minted at {m}, checked at {at}");
+                assert!(checks(b, at, isn, k), "minted at {m}, checked at {at}");
+            }
+        }
+    }
+
     /// Two nodes given one fleet seed (one inline, one from a 0600 file) validate each
     /// other's cookies; a rotation on demand that would split the fleet is refused, and a new
-    /// fleet seed given to both at different seconds of one epoch makes them mint the same
-    /// cookies on every second, switching at the next boundary.
+    /// fleet seed given to both at different seconds of one epoch (by rotation, by the file's
+    /// new contents) is written with the same generation on both: they mint the same cookies
+    /// on every second, switching at the next boundary.
     #[test]
     fn fleet_seed_nodes_agree_and_rotate_at_the_next_boundary() {
-        use fastpath::syncookie::{CookieTuple, SynCookies};
         use std::os::unix::fs::PermissionsExt as _;
-        use std::sync::atomic::AtomicU64;
         let dir = tempfile::tempdir().unwrap();
         let seed_file = dir.path().join("fleet.seed");
         std::fs::write(&seed_file, "11".repeat(32) + "\n").unwrap();
         std::fs::set_permissions(&seed_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let lab = include_str!("../../pcaps/edge-lab.toml");
-        let with_seed = |seed: &str| {
-            let mut c = Config::from_toml_str(lab).unwrap();
-            c.syn_cookies.secret = None;
-            c.syn_cookies.fleet_seed = Some(Secret(seed.into()));
-            c
-        };
         // A seed file others can read is refused, naming the mode.
-        let loose = with_seed(seed_file.to_str().unwrap());
+        let loose = with_fleet_seed(seed_file.to_str().unwrap());
         let err = loose.validate().unwrap_err().to_string();
         assert!(
             err.contains("mode 0644: group or others could read the seed; chmod 600"),
             "{err}"
         );
         std::fs::set_permissions(&seed_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let t0: u64 = 1_700_000_080; // 40 s into an epoch of 60 s (boundaries at multiples of 60)
-        assert_eq!(t0 % 60, 40);
-        let node = |config: Config, name: &str| {
-            let compiled = config.compile(1, &Default::default()).unwrap();
-            assert!(compiled.cookies.fleet);
-            let seed = compiled.cookies.seed.unwrap();
-            let secrets = fastpath::syncookie::CookieSecrets::new(SynCookies::for_config(
-                &compiled.cookies,
-                seed,
-            ));
-            let clock = Arc::new(AtomicU64::new(t0));
-            let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
-            let c = Controller::new(
-                Running {
-                    config,
-                    compiled,
-                    version: 1,
-                },
-                tables,
-                dir.path().join(format!("{name}.toml")),
-                None,
-            )
-            .with_secrets(LiveSecrets {
-                seed,
-                secrets: Arc::clone(&secrets),
-                clock: Some(Arc::clone(&clock)),
-            });
-            (c, secrets, clock)
-        };
-        let (a, sa, ca) = node(with_seed(&"11".repeat(32)), "a");
-        let (b, sb, cb) = node(with_seed(seed_file.to_str().unwrap()), "b");
-        let t = CookieTuple {
-            src: "198.51.100.20".parse().unwrap(),
-            dst: "203.0.113.10".parse().unwrap(),
-            sport: 40000,
-            dport: 22,
-        };
-        let mint = |s: &fastpath::syncookie::CookieSecrets, at: u64| {
-            let mut c = s.current();
-            c.refresh(at);
-            c.mint(at, &t, 5, 2)
-        };
-        let checks = |s: &fastpath::syncookie::CookieSecrets, at: u64, k: u32| {
-            let mut c = s.current();
-            c.refresh(at);
-            c.check(at, &t, 5, k, false).is_ok()
-        };
-        assert!(checks(&sb, t0 + 1, mint(&sa, t0)));
-        assert!(checks(&sa, t0 + 1, mint(&sb, t0)));
+        let e = T0 / 60;
+        let (a, sa, ca) = fleet_node(dir.path(), with_fleet_seed(&"11".repeat(32)), "a", T0);
+        let (b, sb, cb) = fleet_node(
+            dir.path(),
+            with_fleet_seed(seed_file.to_str().unwrap()),
+            "b",
+            T0,
+        );
+        assert!(checks(&sb, T0 + 1, 5, mint(&sa, T0, 5)));
+        assert!(checks(&sa, T0 + 1, 5, mint(&sb, T0, 5)));
         // The inline fleet seed never leaves the node; the path is shown.
         assert!(a.public_config().1.syn_cookies.fleet_seed.is_none());
         assert!(b.public_config().1.syn_cookies.fleet_seed.is_some());
         // A random rotation would split the fleet; a file-held seed rotates through its file.
-        let e = a.rotate_secret(None, None).unwrap_err();
-        assert_eq!(e.code(), 1012, "{e}");
-        let e = b.rotate_secret(None, Some([0x22; 32])).unwrap_err();
-        assert!(e.to_string().contains("write a new seed there"), "{e}");
-        // The new seed: node a through rotate at t0 + 2, node b through its file at t0 + 15.
-        let before = mint(&sa, t0 + 2);
-        ca.store(t0 + 2, std::sync::atomic::Ordering::Relaxed);
+        let err = a.rotate_secret(None, None).unwrap_err();
+        assert_eq!(err.code(), 1012, "{err}");
+        let err = b.rotate_secret(None, Some([0x22; 32])).unwrap_err();
+        assert!(err.to_string().contains("write a new seed there"), "{err}");
+        // The new seed: node a through rotate at T0 + 2, node b through its file at T0 + 15.
+        let before = mint(&sa, T0 + 2, 5);
+        set_clock(&ca, T0 + 2);
         a.rotate_secret(None, Some([0x22; 32])).unwrap();
-        cb.store(t0 + 15, std::sync::atomic::Ordering::Relaxed);
+        set_clock(&cb, T0 + 15);
         std::fs::write(&seed_file, "22".repeat(32)).unwrap();
         let same = b.running().config.clone();
         b.apply(same, None, false, None).unwrap();
+        // Both wrote the generation: the seed that keys this epoch (the old file's contents
+        // inline, as the file no longer holds them) and the next epoch.
+        for n in [&a, &b] {
+            let sc = n.running().config.syn_cookies.clone();
+            assert_eq!(sc.previous_fleet_seed, Some(Secret("11".repeat(32))));
+            assert_eq!(sc.fleet_seed_from, Some(e + 1));
+            let public = n.public_config().1.syn_cookies;
+            assert!(
+                public.previous_fleet_seed.is_none(),
+                "an inline seed is never shown"
+            );
+            assert_eq!(public.fleet_seed_from, Some(e + 1));
+        }
+        // The configuration as shown comes back whole: what it hides is the running one's.
+        for n in [&a, &b] {
+            let was = n.running().config.syn_cookies.clone();
+            n.apply(n.public_config().1, None, false, None).unwrap();
+            assert_eq!(n.running().config.syn_cookies, was);
+        }
         let fresh = SynCookies::fleet([0x22; 32], 60);
-        for at in t0 + 15..t0 + 150 {
-            let k = mint(&sa, at);
-            assert_eq!(k, mint(&sb, at), "at {at}");
+        for at in T0 + 15..T0 + 150 {
+            let k = mint(&sa, at, 5);
+            assert_eq!(k, mint(&sb, at, 5), "at {at}");
             let mut f = fresh.clone();
             f.refresh(at);
-            // Until the boundary at t0 + 20 the old seed mints; after it, the new one.
-            assert_eq!(at >= t0 + 20, k == f.mint(at, &t, 5, 2), "at {at}");
+            // Until the boundary at T0 + 20 the old seed mints; after it, the new one.
+            assert_eq!(
+                at >= T0 + 20,
+                k == f.mint(at, &cookie_tuple(), 5, 2),
+                "at {at}"
+            );
         }
         // A cookie of the old seed validates after the boundary until it would have expired.
-        assert!(checks(&sb, t0 + 70, before));
+        assert!(checks(&sb, T0 + 70, 5, before));
+        assert!(
+            !checks(&sb, T0 + 81, 5, before),
+            "two epochs on it does not"
+        );
+    }
+
+    /// A node running since before a seed change (applied through its controller at second
+    /// 42 of epoch E) and nodes started from the resulting configuration during E, E + 1 and
+    /// E + 2 (a restart, or a new node) mint the same cookie at every second from E to E + 3
+    /// and each takes the other's throughout their lifetime: in particular a node started
+    /// during E + 1 takes the old seed's cookies of E.
+    #[test]
+    fn a_running_node_and_nodes_started_after_a_seed_change_agree_on_every_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = T0 / 60;
+        let (a, sa, ca) = fleet_node(dir.path(), with_fleet_seed(&"11".repeat(32)), "a", T0);
+        let s = T0 + 2;
+        // What the running node minted in E before the change is what it mints after it.
+        let minted: Vec<u32> = (e * 60..s).map(|m| mint(&sa, m, m as u32)).collect();
+        set_clock(&ca, s);
+        a.rotate_secret(None, Some([0x22; 32])).unwrap();
+        let config = a.running().config.clone();
+        assert_eq!(config.syn_cookies.fleet_seed_from, Some(e + 1));
+        for (m, k) in (e * 60..s).zip(minted) {
+            assert_eq!(k, mint(&sa, m, m as u32), "minted at {m}");
+        }
+        // Its persisted file, which a restart reads, holds the same generation.
+        let text = std::fs::read_to_string(dir.path().join("a.toml")).unwrap();
+        let persisted = Config::from_toml_str(&text).unwrap();
+        assert_eq!(persisted.syn_cookies, config.syn_cookies);
+        for start in [s + 5, (e + 1) * 60 + 13, (e + 2) * 60 + 31] {
+            let (_f, sf, _cf) = fleet_node(dir.path(), config.clone(), "f", start);
+            agree(&sa, &sf, e * 60..(e + 3) * 60, start);
+        }
+        // A node that ran through the change without it (it never learned of it) does not
+        // agree once the new seed keys the epoch.
+        let (_u, su, _cu) = fleet_node(dir.path(), with_fleet_seed(&"11".repeat(32)), "u", T0);
+        let at = (e + 1) * 60 + 5;
+        assert_ne!(mint(&su, at, 1), mint(&sa, at, 1));
+    }
+
+    /// A node that learns of a seed change only after the boundary (it applies the stored
+    /// configuration, which says the seed keys E + 1 on, during E + 1) agrees with the node
+    /// that made the change during E from then on, and takes the cookies minted in E by
+    /// either.
+    #[test]
+    fn a_node_that_learns_of_a_seed_change_after_the_boundary_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = T0 / 60;
+        let old = with_fleet_seed(&"11".repeat(32));
+        let (a, sa, ca) = fleet_node(dir.path(), old.clone(), "a", T0);
+        let (c, sc, cc) = fleet_node(dir.path(), old, "c", T0);
+        set_clock(&ca, T0 + 2);
+        a.rotate_secret(None, Some([0x22; 32])).unwrap();
+        let stored = a.running().config.clone();
+        let last = (e + 1) * 60 - 1;
+        let (from_a, from_c) = (mint(&sa, last, 7), mint(&sc, last, 7));
+        assert_eq!(from_a, from_c, "the old seed keys E on both");
+        let learned = (e + 1) * 60 + 25;
+        set_clock(&cc, learned);
+        let o = c.apply_stored(stored.clone(), 2, 7).unwrap();
+        assert_eq!(o.version, 2);
+        assert_eq!(c.store_revision(), 7);
+        assert_eq!(
+            c.running().config.syn_cookies,
+            stored.syn_cookies,
+            "as stored"
+        );
+        assert!(checks(&sc, learned + 1, 7, from_a));
+        assert!(checks(&sa, learned + 1, 7, from_c));
+        agree(&sa, &sc, learned..(e + 3) * 60, learned);
+    }
+
+    /// A second new seed within the epoch of the first replaces it (the seed that keys the
+    /// current epoch stays the previous one); within the epoch the first took effect it is
+    /// refused, as the seed before still keys the previous epoch, and accepted from the next.
+    /// A generation the writer gives is kept as given; a config that leaves it out gets one.
+    #[test]
+    fn a_fleet_seed_changes_again_once_the_previous_epoch_no_longer_needs_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = T0 / 60;
+        let (a, _sa, ca) = fleet_node(dir.path(), with_fleet_seed(&"11".repeat(32)), "a", T0);
+        let generation = |a: &Controller| {
+            let sc = a.running().config.syn_cookies.clone();
+            (
+                sc.previous_fleet_seed.map(|s| s.0),
+                sc.fleet_seed.map(|s| s.0),
+                sc.fleet_seed_from,
+            )
+        };
+        let h = |b: u8| hex(&[b; 32]);
+        set_clock(&ca, T0 + 2);
+        a.rotate_secret(None, Some([0x22; 32])).unwrap();
+        set_clock(&ca, T0 + 5);
+        a.rotate_secret(None, Some([0x33; 32])).unwrap();
+        assert_eq!(generation(&a), (Some(h(0x11)), Some(h(0x33)), Some(e + 1)));
+        set_clock(&ca, (e + 1) * 60 + 10);
+        let err = a.rotate_secret(None, Some([0x44; 32])).unwrap_err();
+        assert_eq!(err.code(), 1012, "{err}");
+        let next = (e + 2) * 60;
+        assert!(
+            err.to_string()
+                .contains(&format!("again from unix second {next} (in 50 s)")),
+            "{err}"
+        );
+        assert_eq!(generation(&a).2, Some(e + 1), "nothing changed");
+        set_clock(&ca, next + 1);
+        a.rotate_secret(None, Some([0x44; 32])).unwrap();
+        assert_eq!(generation(&a), (Some(h(0x33)), Some(h(0x44)), Some(e + 3)));
+        // Given by the writer: kept.
+        a.modify(None, None, false, |c| {
+            c.syn_cookies.previous_fleet_seed = Some(Secret(h(0x44)));
+            c.syn_cookies.fleet_seed = Some(Secret(h(0x55)));
+            c.syn_cookies.fleet_seed_from = Some(e + 5);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(generation(&a), (Some(h(0x44)), Some(h(0x55)), Some(e + 5)));
+        // Left out (a hand-written config): the next epoch, as for a rotation.
+        a.modify(None, None, false, |c| {
+            c.syn_cookies.previous_fleet_seed = None;
+            c.syn_cookies.fleet_seed = Some(Secret(h(0x66)));
+            c.syn_cookies.fleet_seed_from = None;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(generation(&a), (Some(h(0x44)), Some(h(0x66)), Some(e + 3)));
+        // The same seed with the generation left out: it keeps the one still in use.
+        a.modify(None, None, false, |c| {
+            c.syn_cookies.previous_fleet_seed = None;
+            c.syn_cookies.fleet_seed_from = None;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(generation(&a), (Some(h(0x44)), Some(h(0x66)), Some(e + 3)));
     }
 
     #[test]

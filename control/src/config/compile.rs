@@ -101,14 +101,20 @@ impl fmt::Debug for Compiled {
             .field(
                 "cookies",
                 &format_args!(
-                    "CookieConfig {{ rotate_secs: {}, seed: {}, mss4: {:?}, mss6: {:?}, \
-                     wscale: {}, window: {} }}",
+                    "CookieConfig {{ rotate_secs: {}, seed: {}, previous_seed: {}, \
+                     seed_from: {}, mss4: {:?}, mss6: {:?}, wscale: {}, window: {} }}",
                     c.rotate_secs,
                     if c.seed.is_some() {
                         "<redacted>"
                     } else {
                         "None"
                     },
+                    if c.previous_seed.is_some() {
+                        "<redacted>"
+                    } else {
+                        "None"
+                    },
+                    c.seed_from,
                     c.mss4,
                     c.mss6,
                     c.wscale,
@@ -283,6 +289,20 @@ impl Config {
                 None => s.secret.as_ref().map(|x| x.bytes().expect("validated")),
             },
             fleet: s.fleet_seed.is_some(),
+            // Only with a fleet seed (validation refuses it otherwise).
+            previous_seed: match (&s.fleet_seed, &s.previous_fleet_seed) {
+                (Some(_), Some(p)) => Some(p.seed_bytes().map_err(|m| ConfigErrors {
+                    file: None,
+                    errors: vec![ConfigError::new(
+                        Rule::Secret,
+                        "syn_cookies.previous_fleet_seed",
+                        None,
+                        format!("the previous fleet seed {m}"),
+                    )],
+                })?),
+                _ => None,
+            },
+            seed_from: s.fleet_seed_from.unwrap_or(0),
             mss4: s.mss,
             mss6: s.mss6,
             wscale: s.wscale,

@@ -130,9 +130,21 @@ pub struct SynCookies {
     /// A fleet seed instead of `secret`: 64 hex digits, or the absolute path of a file holding
     /// them (mode 0600). Every epoch's secret and the flow-hash key expand from it with HKDF,
     /// so every node given it rotates at the same moments and validates the others' cookies;
-    /// a new one takes effect at the next epoch boundary.
+    /// a new one takes effect at the next epoch boundary (the controller records when in
+    /// `previous_fleet_seed` and `fleet_seed_from`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet_seed: Option<Secret>,
+    /// With `fleet_seed`: the first secret epoch (unix seconds / `rotate_secs`) whose secret
+    /// expands from `fleet_seed`; earlier epochs' expand from `previous_fleet_seed`. Written by
+    /// the controller when the fleet seed changes (the epoch after the change), so every node
+    /// derives the same secret for every epoch from the configuration alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_seed_from: Option<u64>,
+    /// With `fleet_seed_from`: the fleet seed used before that epoch (the one `fleet_seed`
+    /// replaced), given as `fleet_seed` is (64 hex digits or a 0600 file's path). Its
+    /// flow-hash key stays in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_fleet_seed: Option<Secret>,
     /// MSS announced over IPv4 (536..=9000). Absent: from the interface MTU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mss: Option<u16>,
@@ -152,6 +164,8 @@ impl Default for SynCookies {
             rotate_secs: d.rotate_secs,
             secret: None,
             fleet_seed: None,
+            fleet_seed_from: None,
+            previous_fleet_seed: None,
             mss: d.mss4,
             mss6: d.mss6,
             wscale: d.wscale,

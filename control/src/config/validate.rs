@@ -185,6 +185,55 @@ fn settings(c: &Config, e: &mut Errors) {
             );
         }
     }
+    // A fleet seed generation: the seed `fleet_seed` replaced and the epoch it keys from.
+    if let Some(previous) = &s.previous_fleet_seed {
+        if s.fleet_seed.is_none() {
+            e.push(
+                Rule::Secret,
+                "syn_cookies.previous_fleet_seed",
+                None,
+                "set without syn_cookies.fleet_seed: it is the fleet seed that fleet_seed \
+                 replaced; give fleet_seed (or remove previous_fleet_seed)",
+            );
+        } else if s.fleet_seed_from.is_none() {
+            e.push(
+                Rule::MissingKey,
+                "syn_cookies.previous_fleet_seed",
+                None,
+                "set without syn_cookies.fleet_seed_from: give the first epoch \
+                 (unix seconds / rotate_secs) at which fleet_seed is used",
+            );
+        } else if let Err(msg) = previous.seed_bytes() {
+            e.push(
+                Rule::Secret,
+                "syn_cookies.previous_fleet_seed",
+                previous
+                    .is_path()
+                    .then(|| format!("{:?}", previous.0.trim())),
+                format!("the previous fleet seed {msg}"),
+            );
+        }
+    }
+    if let Some(from) = s.fleet_seed_from {
+        if s.previous_fleet_seed.is_none() {
+            e.push(
+                Rule::MissingKey,
+                "syn_cookies.fleet_seed_from",
+                Some(from.to_string()),
+                "set without syn_cookies.previous_fleet_seed: give the fleet seed used before \
+                 that epoch (or remove fleet_seed_from)",
+            );
+        } else if from.saturating_mul(u64::from(s.rotate_secs.max(1))) > 1 << 34 {
+            // Unix seconds given for an epoch number would keep the old seed for centuries.
+            e.push(
+                Rule::OutOfRange,
+                "syn_cookies.fleet_seed_from",
+                Some(from.to_string()),
+                "is an epoch number (unix seconds / rotate_secs); this one starts after the \
+                 year 2500: were unix seconds given?",
+            );
+        }
+    }
 
     let pd = PipelineConfig::default();
     let pipeline = |cfg: PipelineConfig| {

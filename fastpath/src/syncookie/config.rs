@@ -12,6 +12,12 @@ pub struct CookieConfig {
     /// Whether `seed` is a fleet seed: secrets and the flow-hash key expand from it with
     /// HKDF ([`super::SynCookies::fleet`]), and a new one takes effect at an epoch boundary.
     pub fleet: bool,
+    /// With a fleet seed: the seed it replaced, whose secrets key the epochs before
+    /// `seed_from` (and whose flow-hash key stays; see [`super::SynCookies::fleet_from`]).
+    pub previous_seed: Option<[u8; 32]>,
+    /// With `previous_seed`: the first epoch (unix seconds / `rotate_secs`) whose secret
+    /// expands from `seed`. Ignored without `previous_seed`.
+    pub seed_from: u64,
     /// MSS the edge announces over IPv4. `None`: from the interface MTU (1500 in replay).
     pub mss4: Option<u16>,
     /// MSS the edge announces over IPv6. `None`: from the interface MTU (1500 in replay).
@@ -28,6 +34,8 @@ impl core::fmt::Debug for CookieConfig {
             .field("rotate_secs", &self.rotate_secs)
             .field("seed", &self.seed.map(|_| "<redacted>"))
             .field("fleet", &self.fleet)
+            .field("previous_seed", &self.previous_seed.map(|_| "<redacted>"))
+            .field("seed_from", &self.seed_from)
             .field("mss4", &self.mss4)
             .field("mss6", &self.mss6)
             .field("wscale", &self.wscale)
@@ -42,6 +50,8 @@ impl Default for CookieConfig {
             rotate_secs: 60,
             seed: None,
             fleet: false,
+            previous_seed: None,
+            seed_from: 0,
             mss4: None,
             mss6: None,
             wscale: 7,
@@ -108,10 +118,14 @@ mod test {
     fn debug_redacts_the_seed_and_ranges_hold() {
         let c = CookieConfig {
             seed: Some([0xab; 32]),
+            previous_seed: Some([0xcd; 32]),
             ..CookieConfig::default()
         };
         let d = format!("{c:?}");
-        assert!(d.contains("<redacted>") && !d.contains("171"), "{d}");
+        assert!(
+            d.matches("<redacted>").count() == 2 && !d.contains("171") && !d.contains("205"),
+            "{d}"
+        );
         assert!(
             CookieConfig {
                 window: 0,

@@ -48,9 +48,15 @@
 //! [`SynCookies::fleet`] derives the secret of every epoch from a fleet seed with HKDF-SHA256
 //! (RFC 5869: extract with a fixed salt, expand with the epoch number), and the flow-hash key
 //! the same way, so every node given the seed rotates at the same moment with no coordination
-//! and computes the same worker index for a flow. A new fleet seed takes effect at an epoch
-//! boundary ([`SynCookies::reseeded_from`]): nodes that learn of it at different moments within
-//! the epoch before still mint identical cookies throughout.
+//! and computes the same worker index for a flow.
+//!
+//! A new fleet seed is a *generation*: the seed, the one it replaced and the first epoch it
+//! keys ([`SynCookies::fleet_from`]). Epochs before that one keep the replaced seed's secrets,
+//! so the secret of every epoch is a function of the configuration and the epoch number alone:
+//! a node that ran through the change ([`CookieSecrets::reseed`]), one that learned of it late
+//! and one started afresh from the new configuration, at any moment, mint identical cookies
+//! and validate each other's, including the previous epoch's across the boundary. The
+//! flow-hash key is the replaced seed's, the one every node that ran before the change keeps.
 //!
 //! Like Linux (`cookie_init_timestamp`), the client's window scale, SACK-permitted and ECN
 //! wishes are stored in the low 6 bits of our TSval when the client sent timestamps, and come
@@ -187,16 +193,21 @@ const NO_RETIRED: Retired = Retired {
 pub struct SynCookies {
     seed: (u64, u64),
     rotate_secs: u64,
-    /// Key of [`SynCookies::derived_u64`]: the first seed's, kept across rotations.
+    /// Key of [`SynCookies::derived_u64`]: the first seed's (of a fleet seed generation, the
+    /// replaced seed's), kept across rotations and new generations.
     hash_seed: (u64, u64),
-    /// The first epoch whose secret derives from `seed` (the epoch of the last rotation on
-    /// demand; 0 without one). Earlier epochs' secrets are in `retired`.
+    /// The first epoch whose secret derives from `seed` (or `fleet_prk`): the epoch of the last
+    /// rotation on demand, or the first epoch of a fleet seed generation; 0 without either.
+    /// Earlier epochs' secrets expand from `fleet_previous_prk`, else are in `retired`.
     since: u64,
     /// Secrets of earlier seeds that still validate.
     retired: [Retired; RETIRED_SECRETS],
     /// With a fleet seed: its HKDF pseudo-random key, from which every epoch's secret expands
     /// (`seed` is then unused).
     fleet_prk: Option<[u8; 32]>,
+    /// With a fleet seed generation: the replaced seed's PRK, which keys the epochs before
+    /// `since`.
+    fleet_previous_prk: Option<[u8; 32]>,
     /// (epoch, key) by epoch parity.
     keys: [(u64, (u64, u64)); 2],
 }
@@ -217,6 +228,11 @@ fn derive(seed: (u64, u64), epoch: u64) -> (u64, u64) {
     let k = h.finish128();
     (k.h1, k.h2)
 }
+
+/// HKDF info of the cookie secrets (followed by the epoch number).
+const SECRET_INFO: &[u8] = b"fastpath syn cookie secret v1";
+/// HKDF info of a fleet seed's flow-hash key.
+const FLOW_HASH_INFO: &[u8] = b"fastpath flow hash v1";
 
 /// HKDF-Extract of a fleet seed (salt fixed, so the seed alone decides).
 fn fleet_prk(seed: &[u8; 32]) -> [u8; 32] {
@@ -258,6 +274,7 @@ impl SynCookies {
             since: 0,
             retired: [NO_RETIRED; RETIRED_SECRETS],
             fleet_prk: None,
+            fleet_previous_prk: None,
             keys: [(u64::MAX, (0, 0)); 2],
         };
         c.refresh(0);
@@ -270,39 +287,56 @@ impl SynCookies {
         let prk = fleet_prk(&seed);
         let mut c = SynCookies::new(seed, rotate_secs);
         c.fleet_prk = Some(prk);
-        c.hash_seed = fleet_expand(&prk, b"fastpath flow hash v1", None);
+        c.hash_seed = fleet_expand(&prk, FLOW_HASH_INFO, None);
+        c.keys = [(u64::MAX, (0, 0)); 2];
+        c.refresh(0);
+        c
+    }
+
+    /// Cookie state for a fleet seed generation: the secrets of epochs `from` on expand from
+    /// `seed`, those of earlier epochs from `previous` (the seed it replaced), each exactly as
+    /// [`SynCookies::fleet`] of that seed derives them. The state depends on its arguments
+    /// alone, never on when it is built, so every node given the same generation (running
+    /// through the change, or started at any moment after it) mints the same cookies in every
+    /// epoch, and a cookie of epoch `from - 1` validates during epoch `from` everywhere.
+    ///
+    /// The flow-hash key is `previous`'s: a node that ran before the change keeps the hasher
+    /// it started with (its flows keep their workers), and one started afresh must compute
+    /// the same worker index for a flow. (After a second generation, a node started before
+    /// the first keeps the first seed's key while a fresh one takes the second's: a known gap,
+    /// closed by restarting the older nodes.)
+    pub fn fleet_from(
+        previous: [u8; 32],
+        seed: [u8; 32],
+        from: u64,
+        rotate_secs: u32,
+    ) -> SynCookies {
+        let previous_prk = fleet_prk(&previous);
+        let mut c = SynCookies::fleet(seed, rotate_secs);
+        c.hash_seed = fleet_expand(&previous_prk, FLOW_HASH_INFO, None);
+        c.fleet_previous_prk = Some(previous_prk);
+        c.since = from;
         c.keys = [(u64::MAX, (0, 0)); 2];
         c.refresh(0);
         c
     }
 
     /// The state `cfg` asks for, keyed by `seed` (the configured one, or a random one when it
-    /// has none): a fleet seed's ([`SynCookies::fleet`]) or a node's ([`SynCookies::new`]).
+    /// has none): a fleet seed's ([`SynCookies::fleet`], or [`SynCookies::fleet_from`] with the
+    /// seed it replaced) or a node's ([`SynCookies::new`]).
     pub fn for_config(cfg: &CookieConfig, seed: [u8; 32]) -> SynCookies {
-        if cfg.fleet {
-            SynCookies::fleet(seed, cfg.rotate_secs)
-        } else {
-            SynCookies::new(seed, cfg.rotate_secs)
+        match (cfg.fleet, cfg.previous_seed) {
+            (true, Some(previous)) => {
+                SynCookies::fleet_from(previous, seed, cfg.seed_from, cfg.rotate_secs)
+            }
+            (true, None) => SynCookies::fleet(seed, cfg.rotate_secs),
+            (false, _) => SynCookies::new(seed, cfg.rotate_secs),
         }
     }
 
     /// Whether the secrets come from a fleet seed.
     pub fn is_fleet(&self) -> bool {
         self.fleet_prk.is_some()
-    }
-
-    /// The state once the fleet seed is `seed` from the epoch after the one of `now_secs` on:
-    /// until that boundary, cookies are still minted under the secret in use, which (with the
-    /// one before) is retired and validates until its cookies expire. Every node that makes
-    /// this change within the same epoch ends in the same state. The flow-hash key stays.
-    pub fn reseeded_from(&self, seed: [u8; 32], now_secs: u64) -> SynCookies {
-        let e = self.epoch(now_secs);
-        let mut next = self.retiring(now_secs, e);
-        next.fleet_prk = Some(fleet_prk(&seed));
-        next.since = e + 1;
-        next.keys = [(u64::MAX, (0, 0)); 2];
-        next.refresh(now_secs);
-        next
     }
 
     /// The state after a rotation on demand at `now_secs` to `seed`: from now on cookies are
@@ -316,6 +350,7 @@ impl SynCookies {
         let mut next = self.retiring(now_secs, e);
         next.seed = compress(&seed);
         next.fleet_prk = None;
+        next.fleet_previous_prk = None;
         next.since = e;
         next.keys = [(u64::MAX, (0, 0)); 2];
         next.refresh(now_secs);
@@ -333,8 +368,8 @@ impl SynCookies {
         }
         for epoch in [e, e.wrapping_sub(1)] {
             // Epochs before `since` have no secret of the current seed: theirs are retired
-            // already.
-            if epoch == u64::MAX || epoch < self.since {
+            // already (or expand from the previous fleet seed).
+            if epoch == u64::MAX || (epoch < self.since && self.fleet_previous_prk.is_none()) {
                 continue;
             }
             let until = (epoch + 2).saturating_mul(self.rotate_secs);
@@ -390,10 +425,15 @@ impl SynCookies {
         }
     }
 
-    /// The secret of `epoch`: derived from the seed from `since` on; before, the newest
-    /// retired one of that epoch (minting there happens only when a caller's clock runs
-    /// behind the rotation).
+    /// The secret of `epoch`: derived from the seed from `since` on; before, the previous
+    /// fleet seed's, else the newest retired one of that epoch (minting there happens only when
+    /// a caller's clock runs behind the rotation).
     fn derive_key(&self, epoch: u64) -> (u64, u64) {
+        if epoch < self.since
+            && let Some(prk) = &self.fleet_previous_prk
+        {
+            return fleet_expand(prk, SECRET_INFO, Some(epoch));
+        }
         if epoch < self.since
             && let Some(r) = self
                 .retired
@@ -404,7 +444,7 @@ impl SynCookies {
             return r.key;
         }
         match &self.fleet_prk {
-            Some(prk) => fleet_expand(prk, b"fastpath syn cookie secret v1", Some(epoch)),
+            Some(prk) => fleet_expand(prk, SECRET_INFO, Some(epoch)),
             None => derive(self.seed, epoch),
         }
     }
@@ -473,8 +513,8 @@ impl SynCookies {
         let counter = c_now.wrapping_sub(age);
         let idx = (cookie & 7) as u8;
         let mac = cookie >> 6;
-        let current =
-            epoch >= self.since && Self::mac(self.key(epoch), t, client_isn, counter, idx) == mac;
+        let derived = epoch >= self.since || self.fleet_previous_prk.is_some();
+        let current = derived && Self::mac(self.key(epoch), t, client_isn, counter, idx) == mac;
         if !current {
             // After a rotation on demand, the secrets it retired, for cookies of their epoch
             // until they would have expired.
@@ -531,11 +571,16 @@ impl CookieSecrets {
         SynCookies::clone(&self.state.load())
     }
 
-    /// Switches to the fleet seed `seed` from the next epoch boundary after `now_secs` (see
-    /// [`SynCookies::reseeded_from`]) and publishes the result; queues take it at their next
-    /// batch.
-    pub fn reseed_fleet(&self, seed: [u8; 32], now_secs: u64) {
-        self.state.rcu(|c| c.reseeded_from(seed, now_secs));
+    /// Publishes `next`, the state of a new fleet seed generation built from the configuration
+    /// ([`SynCookies::fleet_from`]), so that this node holds exactly what a node started from
+    /// that configuration holds; queues take it at their next batch. The flow-hash key in use
+    /// stays: the queues' flow hashers were keyed at start and never change.
+    pub fn reseed(&self, next: &SynCookies) {
+        self.state.rcu(|c| {
+            let mut n = next.clone();
+            n.hash_seed = c.hash_seed;
+            n
+        });
         self.generation.fetch_add(1, Ordering::Release);
     }
 
@@ -815,41 +860,107 @@ mod test {
         assert_eq!(a.derive_key(e + 1), b.derive_key(e + 1));
     }
 
-    /// A new fleet seed takes effect at the next epoch boundary: two nodes that learn of it at
-    /// different seconds of the epoch mint the same cookies at every second, before and after.
+    /// A fleet seed generation keys each epoch with the seed of its side of the boundary,
+    /// exactly as the plain fleet state of that seed does, and keeps the replaced seed's
+    /// flow-hash key.
     #[test]
-    fn a_new_fleet_seed_applies_at_the_next_boundary_on_every_node() {
-        let start = (NOW / 60) * 60; // an epoch boundary
-        for (ta, tb) in [
-            (start, start + 59),
-            (start + 10, start + 30),
-            (start + 59, start + 1),
-        ] {
-            let a = SynCookies::fleet([1; 32], 60).reseeded_from([2; 32], ta);
-            let b = SynCookies::fleet([1; 32], 60).reseeded_from([2; 32], tb);
-            let unchanged = SynCookies::fleet([1; 32], 60);
-            let fresh = SynCookies::fleet([2; 32], 60);
-            for at in start.max(ta.max(tb))..start + 200 {
-                let (mut a, mut b) = (a.clone(), b.clone());
+    fn a_fleet_generation_switches_seeds_at_its_epoch() {
+        let from = NOW / 60 + 1;
+        let g = SynCookies::fleet_from([1; 32], [2; 32], from, 60);
+        let (old, new) = (
+            SynCookies::fleet([1; 32], 60),
+            SynCookies::fleet([2; 32], 60),
+        );
+        assert!(g.is_fleet());
+        for at in (from - 2) * 60..(from + 2) * 60 {
+            let (mut g, mut reference) = (
+                g.clone(),
+                if at / 60 < from {
+                    old.clone()
+                } else {
+                    new.clone()
+                },
+            );
+            g.refresh(at);
+            reference.refresh(at);
+            let k = g.mint(at, &tuple(), 3, 1);
+            assert_eq!(k, reference.mint(at, &tuple(), 3, 1), "at {at}");
+            assert!(g.check(at, &tuple(), 3, k, false).is_ok(), "at {at}");
+        }
+        // The last second of the old seed: its cookie validates through the new seed's first
+        // epoch (the previous-epoch rule), whether the state is refreshed or not.
+        let last = from * 60 - 1;
+        let k = old.mint(last, &tuple(), 4, 2);
+        for at in [last + 1, last + 30, last + 59, last + 60] {
+            let mut x = g.clone();
+            x.refresh(at);
+            assert!(x.check(at, &tuple(), 4, k, false).is_ok(), "at {at}");
+            assert!(g.check(at, &tuple(), 4, k, false).is_ok(), "at {at}");
+        }
+        let mut x = g.clone();
+        x.refresh(last + 62);
+        assert!(x.check(last + 62, &tuple(), 4, k, false).is_err());
+        // The old seed's cookies of a later epoch (a node that missed the change) do not.
+        let stale = old.mint(from * 60 + 5, &tuple(), 4, 2);
+        assert!(g.check(from * 60 + 5, &tuple(), 4, stale, false).is_err());
+        assert_eq!(g.derived_u64(b"f"), old.derived_u64(b"f"));
+        assert_ne!(g.derived_u64(b"f"), new.derived_u64(b"f"));
+        // The generation is part of the configuration the state is built from.
+        let cfg = CookieConfig {
+            seed: Some([2; 32]),
+            fleet: true,
+            previous_seed: Some([1; 32]),
+            seed_from: from,
+            ..CookieConfig::default()
+        };
+        let built = SynCookies::for_config(&cfg, [2; 32]);
+        assert_eq!(
+            built.mint(last, &tuple(), 1, 1),
+            g.mint(last, &tuple(), 1, 1)
+        );
+        assert_eq!(
+            built.mint(last + 1, &tuple(), 1, 1),
+            g.mint(last + 1, &tuple(), 1, 1)
+        );
+    }
+
+    /// A node running since before a change that it learns of at second `s` of epoch `E`
+    /// (the generation starts at `E + 1`), and nodes started afresh from the generation at
+    /// any moment, mint identical cookies at every second and validate each other's.
+    #[test]
+    fn a_running_node_and_fresh_starts_agree_on_every_epoch_of_a_generation() {
+        let e = NOW / 60;
+        for s in [e * 60, e * 60 + 31, e * 60 + 59] {
+            let running = CookieSecrets::new(SynCookies::fleet([1; 32], 60));
+            let hash = running.current().derived_u64(b"f");
+            let before = running.current().mint(s, &tuple(), 9, 1);
+            running.reseed(&SynCookies::fleet_from([1; 32], [2; 32], e + 1, 60));
+            assert_eq!(running.generation(), 1);
+            let a = running.current();
+            assert_eq!(a.derived_u64(b"f"), hash, "the flow hash stays");
+            assert!(a.check(s, &tuple(), 9, before, false).is_ok());
+            let fresh = SynCookies::fleet_from([1; 32], [2; 32], e + 1, 60);
+            for at in s..(e + 3) * 60 {
+                let (mut a, mut b) = (a.clone(), fresh.clone());
                 a.refresh(at);
                 b.refresh(at);
-                let k = a.mint(at, &tuple(), 77, 1);
-                assert_eq!(k, b.mint(at, &tuple(), 77, 1), "{ta} {tb} at {at}");
-                let mut reference = if at < start + 60 {
-                    unchanged.clone()
-                } else {
-                    fresh.clone()
-                };
-                reference.refresh(at);
-                assert_eq!(k, reference.mint(at, &tuple(), 77, 1), "{ta} {tb} at {at}");
-                // A cookie of the last second before the boundary validates after it.
-                if at == start + 59 {
-                    let mut later = a.clone();
-                    later.refresh(at + 30);
-                    assert!(later.check(at + 30, &tuple(), 77, k, false).is_ok());
+                let isn = at as u32;
+                let k = a.mint(at, &tuple(), isn, 5);
+                assert_eq!(k, b.mint(at, &tuple(), isn, 5), "s {s} at {at}");
+                for age in [0, 1, 30, 59] {
+                    let (mut a2, mut b2) = (a.clone(), b.clone());
+                    a2.refresh(at + age);
+                    b2.refresh(at + age);
+                    assert!(
+                        a2.check(at + age, &tuple(), isn, k, false).is_ok(),
+                        "{s} {at} {age}"
+                    );
+                    assert!(
+                        b2.check(at + age, &tuple(), isn, k, false).is_ok(),
+                        "{s} {at} {age}"
+                    );
                 }
             }
-            assert_eq!(a.derived_u64(b"f"), unchanged.derived_u64(b"f"));
         }
     }
 

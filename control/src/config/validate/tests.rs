@@ -1187,6 +1187,107 @@ fn secret_must_be_64_hex_digits_and_is_never_echoed() {
     assert!(!err.to_string().contains("1234"), "{err}");
 }
 
+/// `previous_fleet_seed` and `fleet_seed_from` (a fleet seed generation) go together, with a
+/// fleet seed, and are checked as `fleet_seed` is; the previous seed is never echoed.
+#[test]
+fn a_fleet_seed_generation_needs_both_keys_and_a_fleet_seed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let with =
+        |keys: &str| LAB.replacen("rotate_secs = 60", &format!("rotate_secs = 60\n{keys}"), 1);
+    let (new, old) = ("22".repeat(32), "11".repeat(32));
+    let c = load(&with(&format!(
+        "fleet_seed = \"{new}\"\nprevious_fleet_seed = \"{old}\"\nfleet_seed_from = 28333335"
+    )));
+    builds(&c);
+    let compiled = c.compile(1, &Default::default()).unwrap();
+    assert_eq!(compiled.cookies.previous_seed, Some([0x11; 32]));
+    assert_eq!(compiled.cookies.seed_from, 28_333_335);
+    let shown = format!("{compiled:?}");
+    assert!(
+        shown.contains("previous_seed: <redacted>, seed_from: 28333335"),
+        "{shown}"
+    );
+    assert!(!shown.contains("17, 17"), "{shown}");
+
+    let e = refuse(&with(&format!(
+        "previous_fleet_seed = \"{old}\"\nfleet_seed_from = 1"
+    )));
+    one(
+        &e,
+        Rule::Secret,
+        "syn_cookies.previous_fleet_seed",
+        None,
+        &["set without syn_cookies.fleet_seed"],
+    );
+    let e = refuse(&with(&format!(
+        "fleet_seed = \"{new}\"\nprevious_fleet_seed = \"{old}\""
+    )));
+    one(
+        &e,
+        Rule::MissingKey,
+        "syn_cookies.previous_fleet_seed",
+        None,
+        &[
+            "set without syn_cookies.fleet_seed_from",
+            "unix seconds / rotate_secs",
+        ],
+    );
+    let e = refuse(&with(&format!(
+        "fleet_seed = \"{new}\"\nfleet_seed_from = 28333335"
+    )));
+    one(
+        &e,
+        Rule::MissingKey,
+        "syn_cookies.fleet_seed_from",
+        Some("28333335"),
+        &["set without syn_cookies.previous_fleet_seed"],
+    );
+    // Unix seconds where the epoch number goes.
+    let e = refuse(&with(&format!(
+        "fleet_seed = \"{new}\"\nprevious_fleet_seed = \"{old}\"\nfleet_seed_from = 1700000040"
+    )));
+    one(
+        &e,
+        Rule::OutOfRange,
+        "syn_cookies.fleet_seed_from",
+        Some("1700000040"),
+        &["epoch number", "were unix seconds given?"],
+    );
+    let bad = "not-a-seed-".repeat(6);
+    let e = refuse(&with(&format!(
+        "fleet_seed = \"{new}\"\nprevious_fleet_seed = \"{bad}\"\nfleet_seed_from = 1"
+    )));
+    one(
+        &e,
+        Rule::Secret,
+        "syn_cookies.previous_fleet_seed",
+        None,
+        &["the previous fleet seed is not hexadecimal"],
+    );
+    assert!(!e.to_string().contains("not-a-seed"), "{e}");
+    // A file, as for fleet_seed: only its owner may read it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("previous.seed");
+    std::fs::write(&file, &old).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let text = with(&format!(
+        "fleet_seed = \"{new}\"\nprevious_fleet_seed = \"{}\"\nfleet_seed_from = 1",
+        file.display()
+    ));
+    let e = refuse(&text);
+    one(
+        &e,
+        Rule::Secret,
+        "syn_cookies.previous_fleet_seed",
+        Some(&format!("{:?}", file.display().to_string())),
+        &["mode 0640", "chmod 600"],
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = load(&text);
+    let compiled = c.compile(1, &Default::default()).unwrap();
+    assert_eq!(compiled.cookies.previous_seed, Some([0x11; 32]));
+}
+
 #[test]
 fn node_name_must_be_printable() {
     let e = refuse_lab("name = \"edge-lab\"", "name = \"\"");
