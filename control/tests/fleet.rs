@@ -913,3 +913,140 @@ fn a_revision_a_node_cannot_apply_is_reported_and_leaves_it_on_its_last_good_one
     );
     assert_eq!(b.port(), "tcp://192.0.2.1:22", "b runs its own file");
 }
+
+/// A fleet seed rotated through one node is one change through etcd: every node, and a node
+/// started afterwards, mints the same cookie at every second around the boundary at which it
+/// takes effect, and takes the others' cookies. (The clocks are the nodes' own data-plane
+/// clocks, set by the test.)
+#[test]
+fn a_fleet_seed_rotated_through_one_node_takes_effect_at_one_boundary_on_every_node() {
+    use fastpath::syncookie::{CookieSecrets, CookieTuple, SynCookies};
+    use std::sync::atomic::AtomicU64;
+    if !have_etcd() {
+        return;
+    }
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let eps = cluster.endpoints();
+    let mut lab = Config::from_toml_str(LAB).unwrap();
+    lab.syn_cookies.secret = None;
+    lab.syn_cookies.fleet_seed = Some(control::config::Secret("11".repeat(32)));
+    let text = lab.to_toml_string().unwrap();
+    // 40 s into an epoch of 60 s.
+    let t0: u64 = 1_700_000_080;
+    let node = |name: &str| {
+        std::fs::write(dir.path().join(format!("{name}.toml")), &text).unwrap();
+        Node::start(dir.path(), name, &eps)
+    };
+    // Each node's controller with live secrets on a clock of the test's.
+    let live = |n: Node| {
+        let r = n.c.running();
+        let seed = r.compiled.cookies.seed.unwrap();
+        let secrets = CookieSecrets::new(SynCookies::for_config(&r.compiled.cookies, seed));
+        let clock = Arc::new(AtomicU64::new(t0));
+        let file = n.file.clone();
+        let n_node = r.config.node.clone();
+        let (version, revision) = (r.version, n.c.store_revision());
+        n.stop();
+        // Started again on its file (the revision it applied), now with its data plane's
+        // secrets: as `fastpath run` does.
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut config = Config::from_toml_str(&text).unwrap();
+        config.node = n_node;
+        let src = format!("etcd://{}{PREFIX}", eps.join(","));
+        let start = Fleet::start(
+            Source::parse(&src).unwrap(),
+            &config,
+            version,
+            Some(revision),
+        )
+        .unwrap();
+        let compiled = start
+            .config
+            .compile(start.version, &Slots::default())
+            .unwrap();
+        let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
+        let c = Controller::new(
+            Running {
+                config: start.config,
+                compiled,
+                version: start.version,
+            },
+            tables,
+            file.clone(),
+            None,
+        )
+        .with_secrets(control::daemon::LiveSecrets {
+            seed,
+            secrets: Arc::clone(&secrets),
+            clock: Some(Arc::clone(&clock)),
+        })
+        .with_store(Arc::clone(&start.fleet) as _, start.revision);
+        let c = Arc::new(c);
+        start.fleet.follow(Arc::clone(&c));
+        (
+            Node {
+                c,
+                fleet: start.fleet,
+                file,
+            },
+            secrets,
+            clock,
+        )
+    };
+    let (a, sa, ca) = live(node("a"));
+    let (b, sb, _cb) = live(node("b"));
+    let t = CookieTuple {
+        src: "198.51.100.20".parse().unwrap(),
+        dst: "203.0.113.10".parse().unwrap(),
+        sport: 40000,
+        dport: 22,
+    };
+    let mint = |s: &CookieSecrets, at: u64, isn: u32| {
+        let mut c = s.current();
+        c.refresh(at);
+        c.mint(at, &t, isn, 2)
+    };
+    let takes = |s: &CookieSecrets, at: u64, isn: u32, k: u32| {
+        let mut c = s.current();
+        c.refresh(at);
+        c.check(at, &t, isn, k, false).is_ok()
+    };
+    let before = mint(&sa, t0 + 10, 1);
+    // Rotate through a at t0 + 2: b learns of it from etcd.
+    ca.store(t0 + 2, Ordering::Release);
+    a.c.rotate_secret(None, Some([0x22; 32])).unwrap();
+    wait_until("b to apply the rotation", Duration::from_secs(10), || {
+        b.c.running().config.syn_cookies == a.c.running().config.syn_cookies
+            && b.c.running().config.syn_cookies.fleet_seed_from == Some(t0 / 60 + 1)
+    });
+    // A node started after the rotation, from what is stored.
+    let (_c, sc, _cc) = live(node("c"));
+    for at in (t0 - 40)..(t0 + 140) {
+        let k = mint(&sa, at, at as u32);
+        assert_eq!(k, mint(&sb, at, at as u32), "a and b at {at}");
+        assert_eq!(k, mint(&sc, at, at as u32), "a and a late node at {at}");
+        for s in [&sa, &sb, &sc] {
+            assert!(
+                takes(s, at + 59, at as u32, k),
+                "minted at {at}, 59 s later"
+            );
+        }
+    }
+    // The old seed up to the boundary, the new one from it: as a node that only ever had
+    // that seed mints.
+    let only = |seed: [u8; 32], at: u64| {
+        let mut c = SynCookies::fleet(seed, 60);
+        c.refresh(at);
+        c.mint(at, &t, 1, 2)
+    };
+    assert_eq!(before, only([0x11; 32], t0 + 10));
+    for s in [&sa, &sb, &sc] {
+        // t0 + 19 is the last second of the epoch of the rotation, t0 + 20 the next epoch's
+        // first.
+        assert_eq!(mint(s, t0 + 10, 1), only([0x11; 32], t0 + 10));
+        assert_eq!(mint(s, t0 + 19, 1), only([0x11; 32], t0 + 19));
+        assert_eq!(mint(s, t0 + 20, 1), only([0x22; 32], t0 + 20));
+        assert_eq!(mint(s, t0 + 90, 1), only([0x22; 32], t0 + 90));
+    }
+}

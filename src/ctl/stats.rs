@@ -138,6 +138,34 @@ pub fn summary(v: &Value, rates: Option<&Rates>, measured: bool) -> String {
         text(v.get("version")),
         duration(float(v, "uptime_secs"))
     );
+    if let Some(st) = v.get("store").filter(|s| s.is_object()) {
+        let _ = write!(
+            out,
+            "shared configuration: etcd revision {} of {}",
+            text(st.get("revision")),
+            text(st.get("source"))
+        );
+        if st.get("stale").and_then(Value::as_bool) == Some(true) {
+            let since = st
+                .get("stale_since_ms")
+                .and_then(Value::as_u64)
+                .map_or_else(|| "-".into(), control::analytics::format_time);
+            let _ = write!(
+                out,
+                ", STALE since {since} ({})",
+                text(st.get("last_error"))
+            );
+        }
+        if let Some(r) = st.get("refused").filter(|r| r.is_object()) {
+            let _ = write!(
+                out,
+                ", refused revision {}: {}",
+                text(r.get("revision")),
+                text(r.get("reason"))
+            );
+        }
+        out.push('\n');
+    }
     let totals = v.get("totals");
     let frames = totals.map_or(0, |t| num(t, "frames"));
     let _ = write!(out, "frames: {frames}");
@@ -592,6 +620,15 @@ mod test {
         assert!(!s.contains("SOCKET DROPPED"));
         let s = summary(&json!({}), None, false);
         assert!(s.starts_with("version -, up -\nframes: 0\n"), "{s}");
+        let shared = serde_json::json!({"version": 3, "uptime_secs": 1.0, "store": {
+            "revision": 42, "source": "etcd://192.0.2.193:2379/fastpath/fq", "stale": true,
+            "stale_since_ms": 1_800_000_000_000u64, "last_error": "etcd unreachable",
+            "refused": {"revision": 44, "reason": "flows.capacity needs a restart"}}});
+        let s = summary(&shared, None, false);
+        assert!(
+            s.contains("shared configuration: etcd revision 42 of etcd://192.0.2.193:2379/fastpath/fq, STALE since 2027-01-15T08:00:00Z (etcd unreachable), refused revision 44: flows.capacity needs a restart\n"),
+            "{s}"
+        );
     }
 
     #[test]
