@@ -511,8 +511,8 @@ pub struct Watch {
 }
 
 /// Splits one whole JSON object off the front of `buf` (the gateway writes them back to back,
-/// with or without newlines between).
-fn split_object(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+/// with or without newlines between); `None` until one is whole.
+pub fn split_object(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
     let start = buf.iter().position(|b| !b.is_ascii_whitespace())?;
     let mut depth = 0usize;
     let (mut in_str, mut esc) = (false, false);

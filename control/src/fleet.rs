@@ -317,7 +317,11 @@ impl Store {
     }
 }
 
-fn parse_head(v: &[u8]) -> Result<Head, FleetError> {
+/// Reads a head's value.
+///
+/// # Errors
+/// [`FleetError::Corrupt`]: not a head.
+pub fn parse_head(v: &[u8]) -> Result<Head, FleetError> {
     serde_json::from_slice(v).map_err(|e| {
         FleetError::Corrupt(format!(
             "the head is not a configuration head: {e}: {}",
