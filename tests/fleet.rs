@@ -211,6 +211,20 @@ impl Fleet {
         started.elapsed()
     }
 
+    /// Waits until node `i` reports itself stale (or, with `stale` false, not).
+    fn wait_stale(&self, i: usize, stale: bool, limit: Duration) {
+        let started = Instant::now();
+        while (self.status(i)["stale"] != "no") != stale {
+            assert!(
+                started.elapsed() < limit,
+                "node {i} is not {}stale after {limit:?}: {}",
+                if stale { "" } else { "no longer " },
+                self.status(i)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A real client of node `i` sends `msg` to the probe at `port` and reads the echo.
     fn echo(&self, i: usize, port: u16, msg: &str) -> std::io::Result<String> {
         let ns = self.lab.labs[i].client.clone();
@@ -333,16 +347,8 @@ fn an_etcd_member_down_changes_apply_all_down_edges_serve_and_report_stale_back_
     }
     // All of etcd down: every edge keeps serving its last revision and says it is stale.
     f.lab.stop_all();
-    let started = Instant::now();
     for i in 0..3 {
-        while f.status(i)["stale"] == "no" {
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "node {i} does not report stale: {}",
-                f.status(i)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        f.wait_stale(i, true, Duration::from_secs(15));
         let s = f.status(i);
         assert!(s["stale"].as_str().unwrap().starts_with("since "), "{s}");
         assert!(metrics(&f.socks[i]).contains("fastpath_config_store_stale 1"));
@@ -355,16 +361,8 @@ fn an_etcd_member_down_changes_apply_all_down_edges_serve_and_report_stale_back_
     assert_eq!(f.probe_port(2), "tcp/2401");
     // etcd back: the edges converge with no restart, and the next change is live everywhere.
     f.lab.start_all().unwrap();
-    let started = Instant::now();
     for i in 0..3 {
-        while f.status(i)["stale"] != "no" {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "node {i} still stale: {}",
-                f.status(i)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        f.wait_stale(i, false, Duration::from_secs(30));
     }
     let (code, v) = f.move_probe(2, 2403, None);
     assert_eq!(code, 200, "{v}");
@@ -626,4 +624,86 @@ fn a_node_restarted_while_etcd_is_down_serves_its_last_revision() {
     assert_eq!(code, 200, "{v}");
     f.wait_all(version_of(&v), Duration::from_secs(30));
     f.echo_ok(1, 2701);
+}
+
+/// `fastpath lab --down` whatever happens.
+struct LabDown(&'static str);
+
+impl Drop for LabDown {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_fastpath"))
+            .args(["lab", "--down", "--name", self.0])
+            .output();
+    }
+}
+
+#[test]
+fn fastpath_lab_nodes_3_builds_a_fleet_that_shares_changes_and_down_removes_it() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !privileged("fastpath_lab_nodes_3", TOOLS) {
+        return;
+    }
+    let name = "flg";
+    let down = LabDown(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_fastpath"))
+        .args(["lab", "--nodes", "3", "--name", name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("fleet lab flg is up: 3 edges (flg1, flg2, flg3)"),
+        "{text}"
+    );
+    let sock = |i: usize| fastpath_cli::cmd::lab::socket_file(&format!("{name}{i}"));
+    // A change through the first edge's socket, seen on the third, served to the second's
+    // client.
+    let app = "/client/v4/zones/z/spectrum/apps/ssh";
+    let (code, v) = call(&sock(1), "GET", app, None);
+    assert_eq!(code, 200, "{v}");
+    let mut body = v["result"].clone();
+    body["proxy_protocol"] = json!("v1");
+    let (code, v) = call(&sock(1), "PUT", app, Some(&body.to_string()));
+    assert_eq!(code, 200, "{v}");
+    let started = Instant::now();
+    while call(&sock(3), "GET", app, None).1["result"]["proxy_protocol"] != "v1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "flg3 never ran the change"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for i in 1..=3 {
+        let s = call(&sock(i), "GET", "/v1/status", None).1;
+        assert_eq!(s["result"]["stale"], "no", "{s}");
+        assert_eq!(s["result"]["node"], format!("{name}{i}"), "{s}");
+    }
+    let to: SocketAddr = "203.0.113.10:22".parse().unwrap();
+    let echoed = in_ns("flg2-client", move || {
+        let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"hello")?;
+        let mut got = [0u8; 5];
+        s.read_exact(&mut got)?;
+        Ok::<_, std::io::Error>(got)
+    })
+    .join()
+    .unwrap()
+    .expect("a client of flg2 reaches the ssh app's origin");
+    assert_eq!(&echoed, b"hello");
+    drop(down);
+    let left: Vec<String> = fastpath_cli::lab::namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(name))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let etcd = Command::new("pgrep")
+        .args(["-f", "etcd --name m0 --data-dir /tmp/fastpath-lab-flg-etcd"])
+        .output()
+        .unwrap();
+    assert!(etcd.stdout.is_empty(), "an etcd member is left running");
 }

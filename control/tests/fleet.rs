@@ -295,6 +295,17 @@ struct Node {
 
 impl Node {
     fn start(dir: &Path, name: &str, endpoints: &[String]) -> Node {
+        Self::start_with(dir, name, endpoints, None).0
+    }
+
+    /// As [`Node::start`]; with `clock`, the node has live cookie secrets on that clock (as
+    /// `fastpath run` has), returned beside it.
+    fn start_with(
+        dir: &Path,
+        name: &str,
+        endpoints: &[String],
+        clock: Option<Arc<std::sync::atomic::AtomicU64>>,
+    ) -> (Node, Option<Arc<fastpath::syncookie::CookieSecrets>>) {
         let file = dir.join(format!("{name}.toml"));
         if !file.exists() {
             std::fs::write(&file, LAB).unwrap();
@@ -326,7 +337,21 @@ impl Node {
             .compile(start.version, &Slots::default())
             .unwrap();
         let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
-        let c = Controller::new(
+        let live = clock.map(|clock| {
+            let seed = compiled
+                .cookies
+                .seed
+                .expect("a fixed secret or a fleet seed");
+            let secrets = fastpath::syncookie::CookieSecrets::new(
+                fastpath::syncookie::SynCookies::for_config(&compiled.cookies, seed),
+            );
+            control::daemon::LiveSecrets {
+                seed,
+                secrets,
+                clock: Some(clock),
+            }
+        });
+        let mut c = Controller::new(
             Running {
                 config: start.config,
                 compiled,
@@ -335,15 +360,22 @@ impl Node {
             tables,
             file.clone(),
             None,
-        )
-        .with_store(Arc::clone(&start.fleet) as _, start.revision);
-        let c = Arc::new(c);
-        start.fleet.follow(Arc::clone(&c));
-        Node {
-            c,
-            fleet: start.fleet,
-            file,
+        );
+        let mut secrets = None;
+        if let Some(l) = live {
+            secrets = Some(Arc::clone(&l.secrets));
+            c = c.with_secrets(l);
         }
+        let c = Arc::new(c.with_store(Arc::clone(&start.fleet) as _, start.revision));
+        start.fleet.follow(Arc::clone(&c));
+        (
+            Node {
+                c,
+                fleet: start.fleet,
+                file,
+            },
+            secrets,
+        )
     }
 
     fn stop(self) {
@@ -936,66 +968,12 @@ fn a_fleet_seed_rotated_through_one_node_takes_effect_at_one_boundary_on_every_n
     let t0: u64 = 1_700_000_080;
     let node = |name: &str| {
         std::fs::write(dir.path().join(format!("{name}.toml")), &text).unwrap();
-        Node::start(dir.path(), name, &eps)
-    };
-    // Each node's controller with live secrets on a clock of the test's.
-    let live = |n: Node| {
-        let r = n.c.running();
-        let seed = r.compiled.cookies.seed.unwrap();
-        let secrets = CookieSecrets::new(SynCookies::for_config(&r.compiled.cookies, seed));
         let clock = Arc::new(AtomicU64::new(t0));
-        let file = n.file.clone();
-        let n_node = r.config.node.clone();
-        let (version, revision) = (r.version, n.c.store_revision());
-        n.stop();
-        // Started again on its file (the revision it applied), now with its data plane's
-        // secrets: as `fastpath run` does.
-        let text = std::fs::read_to_string(&file).unwrap();
-        let mut config = Config::from_toml_str(&text).unwrap();
-        config.node = n_node;
-        let src = format!("etcd://{}{PREFIX}", eps.join(","));
-        let start = Fleet::start(
-            Source::parse(&src).unwrap(),
-            &config,
-            version,
-            Some(revision),
-        )
-        .unwrap();
-        let compiled = start
-            .config
-            .compile(start.version, &Slots::default())
-            .unwrap();
-        let tables = SharedTables::new(Tables::build(&compiled.spec).unwrap());
-        let c = Controller::new(
-            Running {
-                config: start.config,
-                compiled,
-                version: start.version,
-            },
-            tables,
-            file.clone(),
-            None,
-        )
-        .with_secrets(control::daemon::LiveSecrets {
-            seed,
-            secrets: Arc::clone(&secrets),
-            clock: Some(Arc::clone(&clock)),
-        })
-        .with_store(Arc::clone(&start.fleet) as _, start.revision);
-        let c = Arc::new(c);
-        start.fleet.follow(Arc::clone(&c));
-        (
-            Node {
-                c,
-                fleet: start.fleet,
-                file,
-            },
-            secrets,
-            clock,
-        )
+        let (n, secrets) = Node::start_with(dir.path(), name, &eps, Some(Arc::clone(&clock)));
+        (n, secrets.unwrap(), clock)
     };
-    let (a, sa, ca) = live(node("a"));
-    let (b, sb, _cb) = live(node("b"));
+    let (a, sa, ca) = node("a");
+    let (b, sb, _cb) = node("b");
     let t = CookieTuple {
         src: "198.51.100.20".parse().unwrap(),
         dst: "203.0.113.10".parse().unwrap(),
@@ -1021,7 +999,7 @@ fn a_fleet_seed_rotated_through_one_node_takes_effect_at_one_boundary_on_every_n
             && b.c.running().config.syn_cookies.fleet_seed_from == Some(t0 / 60 + 1)
     });
     // A node started after the rotation, from what is stored.
-    let (_c, sc, _cc) = live(node("c"));
+    let (_c, sc, _cc) = node("c");
     for at in (t0 - 40)..(t0 + 140) {
         let k = mint(&sa, at, at as u32);
         assert_eq!(k, mint(&sb, at, at as u32), "a and b at {at}");

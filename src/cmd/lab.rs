@@ -292,19 +292,7 @@ pub fn run(args: &LabArgs) -> Result<()> {
             writeln!(out, "removed {}", removed.join(", "))?;
             return Ok(());
         }
-        if let Ok(pid) = std::fs::read_to_string(pid_file(&args.name)) {
-            let pid = pid.trim().to_string();
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let started = Instant::now();
-            while std::path::Path::new(&format!("/proc/{pid}")).exists()
-                && started.elapsed() < Duration::from_secs(5)
-            {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = std::fs::remove_file(pid_file(&args.name));
-            writeln!(out, "stopped the fast path (pid {pid})")?;
-        }
-        let _ = std::fs::remove_file(config_file(&args.name));
+        stop_pid(&args.name, &mut out)?;
         let removed = Lab::down_by_name(&args.name);
         if removed.is_empty() {
             writeln!(out, "no lab named {} is up", args.name)?;
@@ -317,61 +305,16 @@ pub fn run(args: &LabArgs) -> Result<()> {
     let spec = spec_for(&args.name, args.queues, &loaded.compiled);
     let mut lab = Lab::up(spec.clone()).context("building the lab (needs root and iproute2)")?;
     if !args.no_run {
-        let exe = std::env::current_exe().context("finding the fastpath binary")?;
-        let log = std::fs::File::create(log_file(&args.name))?;
         let text = match &args.config {
             Some(c) => {
                 std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?
             }
             None => common::BUNDLED_CONFIG.to_string(),
         };
-        std::fs::write(config_file(&args.name), text)
-            .with_context(|| format!("writing {}", config_file(&args.name).display()))?;
-        let mut cmd = Command::new("setsid");
-        cmd.args(["-f", "ip", "netns", "exec", &lab.edge])
-            .arg(&exe)
-            .args(["run", "--iface", &lab.edge_iface])
-            .arg("--config")
-            .arg(config_file(&args.name))
-            .arg("--control")
-            .arg(socket_file(&args.name));
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let status = cmd.status().context("starting the fast path (setsid)")?;
-        if !status.success() {
+        if let Err(e) = start_fast_path(&lab, &args.name, &text, &[]) {
             lab.down();
-            bail!(
-                "the fast path did not start: see {}",
-                log_file(&args.name).display()
-            );
+            return Err(e);
         }
-        // Wait for its start line, and remember its pid.
-        let started = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(log_file(&args.name)).unwrap_or_default();
-            if text.contains("fastpath: serving") {
-                break;
-            }
-            if text.contains("fastpath: ") && text.contains("Error")
-                || started.elapsed() > Duration::from_secs(10)
-            {
-                lab.down();
-                bail!("the fast path did not come up:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let pid = Command::new("pgrep")
-            .args([
-                "-n",
-                "-f",
-                &format!("{} run --iface {}", exe.display(), lab.edge_iface),
-            ])
-            .output()?;
-        std::fs::write(
-            pid_file(&args.name),
-            String::from_utf8_lossy(&pid.stdout).trim(),
-        )?;
     }
     if !args.no_origins {
         let exe = std::env::current_exe().context("finding the fastpath binary")?;
