@@ -423,13 +423,9 @@ fn two_nodes_writing_conflicting_changes_at_once_one_wins_both_end_on_the_same_r
     }
 }
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `ip ARGS`, which must succeed.
+fn ip(args: &[&str]) {
+    fastpath_cli::lab::sh(Command::new("ip").args(args)).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 #[test]
@@ -442,14 +438,11 @@ fn a_handshake_whose_syn_reaches_a_and_whose_ack_reaches_b_is_carried_by_b() {
     let (a, b) = (&f.lab.labs[0], &f.lab.labs[1]);
     // One client with a link to each edge, as behind an ECMP rehash: its SYNs go to A, the
     // rest of the flow to B. B's client link moves into A's client namespace as `clb`.
-    sh(&["ip", "-n", &b.client, "link", "set", "cl0", "down"]);
-    sh(&["ip", "-n", &b.client, "link", "set", "cl0", "name", "clb"]);
-    sh(&[
-        "ip", "-n", &b.client, "link", "set", "clb", "netns", &a.client,
-    ]);
-    sh(&["ip", "-n", &a.client, "link", "set", "clb", "up"]);
-    sh(&[
-        "ip",
+    ip(&["-n", &b.client, "link", "set", "cl0", "down"]);
+    ip(&["-n", &b.client, "link", "set", "cl0", "name", "clb"]);
+    ip(&["-n", &b.client, "link", "set", "clb", "netns", &a.client]);
+    ip(&["-n", &a.client, "link", "set", "clb", "up"]);
+    ip(&[
         "netns",
         "exec",
         &a.client,
@@ -459,8 +452,7 @@ fn a_handshake_whose_syn_reaches_a_and_whose_ack_reaches_b_is_carried_by_b() {
         "net.ipv4.conf.cl0.rp_filter=0",
         "net.ipv4.conf.clb.rp_filter=0",
     ]);
-    sh(&[
-        "ip",
+    ip(&[
         "-n",
         &a.client,
         "route",
@@ -472,8 +464,7 @@ fn a_handshake_whose_syn_reaches_a_and_whose_ack_reaches_b_is_carried_by_b() {
         "clb",
         "onlink",
     ]);
-    sh(&[
-        "ip",
+    ip(&[
         "-n",
         &a.client,
         "route",
@@ -486,8 +477,8 @@ fn a_handshake_whose_syn_reaches_a_and_whose_ack_reaches_b_is_carried_by_b() {
         "table",
         "77",
     ]);
-    sh(&[
-        "ip", "-n", &a.client, "rule", "add", "fwmark", "0x77", "table", "77",
+    ip(&[
+        "-n", &a.client, "rule", "add", "fwmark", "0x77", "table", "77",
     ]);
     let rules = format!(
         "table ip fleet {{\n chain out {{\n  type route hook output priority mangle;\n  ip daddr {PROBE_IP} tcp flags & (syn | ack) == syn meta mark set 0x77\n }}\n}}\n"

@@ -696,7 +696,7 @@ impl Fleet {
                                 }).next();
                                 match last {
                                     Some(Ok(kv)) => {
-                                        if let Err(e) = self.apply_head(&c, 0, kv.mod_revision, &kv.value).await {
+                                        if let Err(e) = self.apply_head(&c, kv.mod_revision, &kv.value).await {
                                             self.fail(&c, &e.to_string());
                                             break;
                                         }
@@ -820,11 +820,11 @@ impl Fleet {
         }
     }
 
-    /// Applies the head written at `rev` (its value `value`) from the watch.
+    /// Applies the head written at `rev` (its value `value`) from the watch, in the cluster
+    /// the node follows.
     async fn apply_head(
         &self,
         c: &Arc<Controller>,
-        cluster: u64,
         rev: i64,
         value: &[u8],
     ) -> Result<(), FleetError> {
@@ -839,11 +839,7 @@ impl Fleet {
                 return Ok(());
             }
         };
-        let cluster = if cluster == 0 {
-            st.cluster_id.parse().unwrap_or(0)
-        } else {
-            cluster
-        };
+        let cluster = st.cluster_id.parse().unwrap_or(0);
         if head.sha256 == st.sha256 {
             self.record_applied(cluster, rev, &head);
             c.set_store_revision(rev);
