@@ -21,6 +21,9 @@ enum fp_reason {
 	FP_NO_BINDING = 4,
 	FP_UNCONFIGURED_PORT = 5,
 	FP_UNCONFIGURED_PROTOCOL = 6,
+	FP_FIREWALL_BLOCK = 7,	/* an access rule blocks the source (cookie gate in XDP) */
+	FP_SYN_COOKIE = 9,	/* a SYN answered with a SYN-ACK carrying a cookie (XDP_TX) */
+	FP_OUT_OF_STATE = 12,	/* a TCP segment of no flow, not a valid cookie ACK */
 	FP_HANDED_OFF = 14,	/* a segment of a flow a kernel socket owns: passed to it */
 	FP_NO_SOCKET = 15,	/* to be redirected, but no AF_XDP socket on this queue: dropped */
 	FP_REASONS = 16,
@@ -61,6 +64,9 @@ struct fp_lpm_v6 {
 #define FP_DEST_EDGE 0x02	/* a Spectrum edge IP: ports_id names its port sets */
 #define FP_DEST_INLINE_TCP 0x04	/* the served TCP ports are ranges[0] (no port-set lookup) */
 #define FP_DEST_INLINE_UDP 0x08	/* the served UDP ports are ranges[1] */
+#define FP_DEST_FW_TCP 0x10	/* every TCP port served here is behind the access rules */
+#define FP_DEST_FW_TCP_MIXED 0x20 /* some TCP ports are, some not: the gate stays userspace's */
+#define FP_DEST_HTTPS_ONLY 0x40	/* the CDN answers TCP port 80 with a RST: userspace sends it */
 
 /* Port ranges kept in the destination entry itself, per protocol: one map lookup per packet
  * where an edge IP (or the CDN) serves few ranges, the port set otherwise. */
@@ -94,6 +100,63 @@ struct fp_ports_key {
 /* 65536 bits, bit p set: port p (host order) goes to userspace. */
 struct fp_ports {
 	__u64 bits[1024];
+};
+
+/* The access rules' verdict for a source prefix (the longest match decides). */
+#define FP_ACCESS_ALLOW 0
+#define FP_ACCESS_BLOCK 1
+
+struct fp_access {
+	__u32 action;		/* FP_ACCESS_* */
+};
+
+/*
+ * The SYN-cookie gate (fastpath/src/syncookie/mod.rs is the reference; the XDP program
+ * computes the same cookie, SipHash-1-3 under the secret of the epoch). Userspace writes the
+ * secrets of the epochs around now, the secrets retired by rotations on demand, and what the
+ * SYN-ACK says; the program never derives a secret itself.
+ */
+#define FP_COOKIE_KEYS 4	/* epochs now-1 .. now+2, at index epoch % 4 */
+#define FP_COOKIE_RETIRED 6	/* fastpath::syncookie::RETIRED_SECRETS */
+
+struct fp_cookie_key {
+	__u64 epoch;		/* the epoch this slot holds (u64::MAX: none) */
+	__u64 k0;		/* SipHash key */
+	__u64 k1;
+	__u32 check;		/* 1: cookies of this epoch validate with this key */
+	__u32 pad;
+};
+
+struct fp_cookie_retired {
+	__u64 epoch;
+	__u64 k0;
+	__u64 k1;
+	__u64 until;		/* Unix second from which it no longer validates; 0: empty */
+};
+
+struct fp_cookies {
+	__u32 enabled;		/* 0: SYNs and ACKs go to userspace (--cookies userspace) */
+	__u32 rotate_secs;	/* seconds per secret epoch (>= 1) */
+	__u16 window;		/* the SYN-ACK's window */
+	__u8 wscale;		/* our window-scale shift, offered when the client asks */
+	__u8 pad;
+	__u16 mss4;		/* the MSS we announce over IPv4 */
+	__u16 mss6;		/* ... over IPv6 */
+	__s64 clock_offset_ns;	/* Unix time = bpf_ktime_get_ns() + this */
+	__u64 fixed_now_ns;	/* nonzero: the clock stands at this Unix time (tests, replay) */
+	struct fp_cookie_key keys[FP_COOKIE_KEYS];
+	struct fp_cookie_retired retired[FP_COOKIE_RETIRED];
+};
+
+/* A TCP flow whose cookie ACK the program validated (the userspace gate holds it since). */
+struct fp_flow_key {
+	__u8 v6;
+	__u8 pad;
+	__be16 sport;
+	__be16 dport;
+	__u8 pad2[2];
+	__u8 src[16];		/* IPv4: the first 4 bytes */
+	__u8 dst[16];
 };
 
 #endif /* FASTPATH_ABI_H */

@@ -32,6 +32,101 @@ pub const DEST_EDGE: u8 = 0x02;
 pub const DEST_INLINE_TCP: u8 = 0x04;
 /// `fp_dest.flags`: the served UDP ports are the inline `ranges[1]`.
 pub const DEST_INLINE_UDP: u8 = 0x08;
+/// `fp_dest.flags`: every TCP port served here is behind the access rules.
+pub const DEST_FW_TCP: u8 = 0x10;
+/// `fp_dest.flags`: some served TCP ports are behind the access rules, some not: the cookie
+/// gate of this destination stays userspace's.
+pub const DEST_FW_TCP_MIXED: u8 = 0x20;
+/// `fp_dest.flags`: a CDN binding under `https_only`: TCP port 80 goes to userspace (which
+/// answers it with a RST), never through the cookie gate.
+pub const DEST_HTTPS_ONLY: u8 = 0x40;
+/// `fp_access.action`: let the source through.
+pub const ACCESS_ALLOW: u32 = 0;
+/// `fp_access.action`: drop it (`firewall_block`).
+pub const ACCESS_BLOCK: u32 = 1;
+/// Secrets of the epochs around now in `fp_cookies.keys` (index: epoch % 4).
+pub const COOKIE_KEYS: usize = 4;
+/// Retired secrets in `fp_cookies.retired` ([`fastpath::syncookie::RETIRED_SECRETS`]).
+pub const COOKIE_RETIRED: usize = fastpath::syncookie::RETIRED_SECRETS;
+
+/// `struct fp_access`: an access rule's verdict for a source prefix.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    /// [`ACCESS_ALLOW`] or [`ACCESS_BLOCK`].
+    pub action: u32,
+}
+
+/// `struct fp_cookie_key`: the secret of one epoch.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieKey {
+    /// The epoch (`u64::MAX`: an empty slot).
+    pub epoch: u64,
+    /// SipHash key, first half.
+    pub k0: u64,
+    /// SipHash key, second half.
+    pub k1: u64,
+    /// 1: cookies of this epoch validate with this key.
+    pub check: u32,
+    /// Padding.
+    pub pad: u32,
+}
+
+impl Default for CookieKey {
+    fn default() -> Self {
+        CookieKey {
+            epoch: u64::MAX,
+            k0: 0,
+            k1: 0,
+            check: 0,
+            pad: 0,
+        }
+    }
+}
+
+/// `struct fp_cookie_retired`: a secret retired by a rotation on demand.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CookieRetired {
+    /// Its epoch.
+    pub epoch: u64,
+    /// SipHash key, first half.
+    pub k0: u64,
+    /// SipHash key, second half.
+    pub k1: u64,
+    /// Unix second from which it no longer validates; 0: an empty slot.
+    pub until: u64,
+}
+
+/// `struct fp_cookies`: the SYN-cookie gate's state.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cookies {
+    /// 0: SYNs and ACKs go to userspace.
+    pub enabled: u32,
+    /// Seconds per secret epoch.
+    pub rotate_secs: u32,
+    /// The SYN-ACK's window.
+    pub window: u16,
+    /// Our window-scale shift.
+    pub wscale: u8,
+    /// Padding.
+    pub pad: u8,
+    /// The MSS announced over IPv4.
+    pub mss4: u16,
+    /// The MSS announced over IPv6.
+    pub mss6: u16,
+    /// Unix time = `bpf_ktime_get_ns()` + this.
+    pub clock_offset_ns: i64,
+    /// Nonzero: the program's clock stands at this Unix time (tests).
+    pub fixed_now_ns: u64,
+    /// Secrets of the epochs around now, at index epoch % 4.
+    pub keys: [CookieKey; COOKIE_KEYS],
+    /// Secrets retired by rotations on demand.
+    pub retired: [CookieRetired; COOKIE_RETIRED],
+}
+
 /// Inline port ranges per protocol in a destination entry.
 pub const INLINE_RANGES: usize = 12;
 
@@ -151,6 +246,11 @@ impl Ports {
 }
 
 const _: () = assert!(core::mem::size_of::<Counter>() == 16);
+const _: () = assert!(core::mem::size_of::<Access>() == 4);
+const _: () = assert!(core::mem::size_of::<CookieKey>() == 32);
+const _: () = assert!(core::mem::size_of::<CookieRetired>() == 32);
+const _: () =
+    assert!(core::mem::size_of::<Cookies>() == 32 + 32 * COOKIE_KEYS + 32 * COOKIE_RETIRED);
 const _: () = assert!(core::mem::size_of::<Range>() == 4);
 const _: () = assert!(core::mem::size_of::<Dest>() == 12 + 8 * INLINE_RANGES);
 const _: () = assert!(core::mem::size_of::<PortsKey>() == 8);
@@ -169,6 +269,10 @@ unsafe impl aya::Pod for Range {}
 unsafe impl aya::Pod for PortsKey {}
 // SAFETY: an array of integers.
 unsafe impl aya::Pod for Ports {}
+// SAFETY: an integer.
+unsafe impl aya::Pod for Access {}
+// SAFETY: integers, no padding the C side does not name.
+unsafe impl aya::Pod for Cookies {}
 
 /// The reason a counter slot below [`fastpath::Reason::COUNT`] counts.
 pub fn slot_reason(slot: u32) -> Option<Reason> {
@@ -237,6 +341,13 @@ mod test {
         assert_eq!(value("FP_DEST_INLINE_TCP"), u64::from(DEST_INLINE_TCP));
         assert_eq!(value("FP_DEST_INLINE_UDP"), u64::from(DEST_INLINE_UDP));
         assert_eq!(value("FP_INLINE_RANGES"), INLINE_RANGES as u64);
+        assert_eq!(value("FP_DEST_FW_TCP"), u64::from(DEST_FW_TCP));
+        assert_eq!(value("FP_DEST_FW_TCP_MIXED"), u64::from(DEST_FW_TCP_MIXED));
+        assert_eq!(value("FP_DEST_HTTPS_ONLY"), u64::from(DEST_HTTPS_ONLY));
+        assert_eq!(value("FP_ACCESS_ALLOW"), u64::from(ACCESS_ALLOW));
+        assert_eq!(value("FP_ACCESS_BLOCK"), u64::from(ACCESS_BLOCK));
+        assert_eq!(value("FP_COOKIE_KEYS"), COOKIE_KEYS as u64);
+        assert_eq!(value("FP_COOKIE_RETIRED"), COOKIE_RETIRED as u64);
         assert_eq!(value("FP_REASONS"), Reason::COUNT as u64);
         for (name, r) in [
             ("FP_NOT_IP", Reason::NotIp),
@@ -246,6 +357,9 @@ mod test {
             ("FP_NO_BINDING", Reason::NoBinding),
             ("FP_UNCONFIGURED_PORT", Reason::UnconfiguredPort),
             ("FP_UNCONFIGURED_PROTOCOL", Reason::UnconfiguredProtocol),
+            ("FP_FIREWALL_BLOCK", Reason::FirewallBlock),
+            ("FP_SYN_COOKIE", Reason::SynCookie),
+            ("FP_OUT_OF_STATE", Reason::OutOfState),
             ("FP_HANDED_OFF", Reason::HandedOff),
             ("FP_NO_SOCKET", Reason::NoSocket),
         ] {

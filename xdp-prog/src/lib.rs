@@ -17,8 +17,8 @@ pub mod abi;
 mod loader;
 
 pub use loader::{
-    AttachMode, DROP_ALL, Installed, MAX_DESTS, MAX_PORT_SETS, ModeRequest, PROGRAM, XdpError,
-    XdpProgram,
+    AttachMode, DROP_ALL, GateState, Installed, MAX_ACCESS, MAX_DESTS, MAX_PORT_SETS, ModeRequest,
+    PROGRAM, PROGRAM_NO_GATE, XdpError, XdpProgram, clock_offset_ns,
 };
 
 /// The compiled object (8-byte aligned, as ELF parsing wants).
@@ -63,7 +63,13 @@ mod test {
         for name in [
             super::PROGRAM,
             super::DROP_ALL,
+            super::PROGRAM_NO_GATE,
             "fp_gen",
+            "fp_cookies",
+            "fp_cookie_live",
+            "fp_flows",
+            "fp_access4_0",
+            "fp_access6_1",
             "fp_dest4_0",
             "fp_dest6_1",
             "fp_ports_0",

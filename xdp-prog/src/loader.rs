@@ -8,19 +8,24 @@ use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfError, Pod};
 use fastpath::Service;
-use fastpath::tables::{L4Proto, Tables, Unconfigured};
+use fastpath::syncookie::{ExportedSecrets, SynAckParams};
+use fastpath::tables::{AccessAction, Cover, L4Proto, Tables, Unconfigured};
 use ipnet::IpNet;
 
-use crate::abi::{self, Counter, Dest, Ports, PortsKey};
+use crate::abi::{self, Access, CookieKey, CookieRetired, Cookies, Counter, Dest, Ports, PortsKey};
 
-/// The main program (in `bpf/fastpath.bpf.c`).
+/// The main program (in `bpf/fastpath.bpf.c`), with the SYN-cookie gate.
 pub const PROGRAM: &str = "fastpath_xdp";
+/// The same program without the SYN-cookie gate: the fallback when the kernel refuses the gate.
+pub const PROGRAM_NO_GATE: &str = "fastpath_xdp_no_gate";
 /// The benchmarks' baseline: drop everything.
 pub const DROP_ALL: &str = "fastpath_drop_all";
 /// Most destinations per family and generation (`FP_MAX_DESTS`).
 pub const MAX_DESTS: usize = 65_536;
 /// Most port sets per generation (`FP_MAX_PORT_SETS`).
 pub const MAX_PORT_SETS: usize = 8192;
+/// Most access rules per family and generation (`FP_MAX_ACCESS`).
+pub const MAX_ACCESS: usize = 65_536;
 
 /// Why the XDP program could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +125,59 @@ pub struct Installed {
 pub struct XdpProgram {
     ebpf: Ebpf,
     generation: u32,
+    /// The program in use: [`PROGRAM`], or [`PROGRAM_NO_GATE`] when the kernel refused the gate.
+    main: &'static str,
+    /// Why the gate is not in the kernel (the verifier's words), when it is not.
+    gate_refused: Option<String>,
+    /// Which slot of `fp_cookies` is live.
+    cookie_slot: u32,
+}
+
+/// What the SYN-cookie gate in the kernel needs: the secrets of the epochs around now and
+/// what the SYN-ACK says ([`XdpProgram::set_cookies`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GateState {
+    /// The secrets ([`fastpath::syncookie::SynCookies::export`]).
+    pub secrets: ExportedSecrets,
+    /// The SYN-ACK's fields ([`fastpath::syncookie::CookieConfig::syn_ack`]).
+    pub syn_ack: SynAckParams,
+    /// Unix time minus `CLOCK_MONOTONIC` (the program's clock), in nanoseconds.
+    pub clock_offset_ns: i64,
+    /// Nonzero: the program's clock stands still at this Unix time (tests).
+    pub fixed_now_ns: u64,
+}
+
+impl GateState {
+    /// The state for `secrets` and `syn_ack` with the program's clock following the system's.
+    pub fn now(secrets: ExportedSecrets, syn_ack: SynAckParams) -> GateState {
+        GateState {
+            secrets,
+            syn_ack,
+            clock_offset_ns: clock_offset_ns(),
+            fixed_now_ns: 0,
+        }
+    }
+}
+
+/// `CLOCK_REALTIME - CLOCK_MONOTONIC` now, in nanoseconds (`bpf_ktime_get_ns` reads the
+/// monotonic clock).
+pub fn clock_offset_ns() -> i64 {
+    fn read(clock: libc::clockid_t) -> i64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given; both clocks always exist.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::clock_gettime(clock, &mut ts);
+        }
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    }
+    let m0 = read(libc::CLOCK_MONOTONIC);
+    let r = read(libc::CLOCK_REALTIME);
+    let m1 = read(libc::CLOCK_MONOTONIC);
+    r - (m0 + (m1 - m0) / 2)
 }
 
 fn map_err(map: &str) -> impl FnOnce(MapError) -> XdpError + '_ {
@@ -137,35 +195,101 @@ impl XdpProgram {
     /// verifier refuses a program.
     pub fn load() -> Result<XdpProgram, XdpError> {
         let mut ebpf = Ebpf::load(crate::OBJECT).map_err(XdpError::Load)?;
-        for name in [PROGRAM, DROP_ALL] {
-            let p: &mut Xdp = ebpf
-                .program_mut(name)
-                .ok_or(XdpError::NoMap(name.to_string()))?
-                .try_into()
-                .map_err(|source| XdpError::Program {
-                    what: "not an XDP program",
-                    source,
-                })?;
-            p.load().map_err(|source| XdpError::Program {
-                what: "loading the XDP program (verifier)",
-                source,
-            })?;
-        }
+        let mut gate_refused = None;
+        let main = match load_program(&mut ebpf, PROGRAM) {
+            Ok(()) => PROGRAM,
+            Err(e) => {
+                gate_refused = Some(e.to_string());
+                load_program(&mut ebpf, PROGRAM_NO_GATE)?;
+                PROGRAM_NO_GATE
+            }
+        };
+        load_program(&mut ebpf, DROP_ALL)?;
         Ok(XdpProgram {
             ebpf,
             generation: 0,
+            main,
+            gate_refused,
+            cookie_slot: 0,
         })
     }
 
+    /// Why the kernel refused the SYN-cookie gate (the program without it runs instead, and
+    /// userspace answers SYNs), or `None` when the gate is in the kernel.
+    pub fn gate_refused(&self) -> Option<&str> {
+        self.gate_refused.as_deref()
+    }
+
+    /// Writes the SYN-cookie gate's state into the slot the program does not read, then makes
+    /// it live with one update (`None`: the gate is userspace's, SYNs and ACKs go there).
+    /// Call it every second: the program's secrets cover the epochs around the moment of the
+    /// last call, and its clock follows the system's from the offset written.
+    ///
+    /// # Errors
+    /// [`XdpError::Map`].
+    pub fn set_cookies(&mut self, state: Option<&GateState>) -> Result<(), XdpError> {
+        let mut v = Cookies::default();
+        if let Some(g) = state {
+            let e = &g.secrets;
+            v.enabled = u32::from(self.gate_refused.is_none());
+            v.rotate_secs = u32::try_from(e.rotate_secs.max(1)).unwrap_or(u32::MAX);
+            v.window = g.syn_ack.window;
+            v.wscale = g.syn_ack.wscale;
+            v.mss4 = g.syn_ack.mss4;
+            v.mss6 = g.syn_ack.mss6;
+            v.clock_offset_ns = g.clock_offset_ns;
+            v.fixed_now_ns = g.fixed_now_ns;
+            for k in &e.keys {
+                v.keys[(k.epoch % abi::COOKIE_KEYS as u64) as usize] = CookieKey {
+                    epoch: k.epoch,
+                    k0: k.key.0,
+                    k1: k.key.1,
+                    check: u32::from(k.check),
+                    pad: 0,
+                };
+            }
+            for (slot, r) in v.retired.iter_mut().zip(&e.retired) {
+                *slot = CookieRetired {
+                    epoch: r.epoch,
+                    k0: r.key.0,
+                    k1: r.key.1,
+                    until: r.until,
+                };
+            }
+        }
+        let next = self.cookie_slot ^ 1;
+        {
+            let mut m: Array<&mut MapData, Cookies> =
+                Array::try_from(self.map_mut("fp_cookies")?).map_err(map_err("fp_cookies"))?;
+            m.set(next, v, 0).map_err(map_err("fp_cookies"))?;
+        }
+        let mut live: Array<&mut MapData, u32> =
+            Array::try_from(self.map_mut("fp_cookie_live")?).map_err(map_err("fp_cookie_live"))?;
+        live.set(0, next, 0).map_err(map_err("fp_cookie_live"))?;
+        self.cookie_slot = next;
+        Ok(())
+    }
+
+    /// Forgets the flows whose cookie ACK the program validated (tests that replay captures
+    /// start from no state, as the pipeline does).
+    ///
+    /// # Errors
+    /// [`XdpError::Map`].
+    pub fn clear_flows(&mut self) -> Result<(), XdpError> {
+        let mut h: HashMap<&mut MapData, [u8; 40], u64> =
+            HashMap::try_from(self.map_mut("fp_flows")?).map_err(map_err("fp_flows"))?;
+        let keys: Vec<[u8; 40]> = h
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("fp_flows"))?;
+        for k in keys {
+            h.remove(&k).map_err(map_err("fp_flows"))?;
+        }
+        Ok(())
+    }
+
     fn xdp(&mut self, name: &str) -> Result<&mut Xdp, XdpError> {
-        self.ebpf
-            .program_mut(name)
-            .ok_or(XdpError::NoMap(name.to_string()))?
-            .try_into()
-            .map_err(|source| XdpError::Program {
-                what: "not an XDP program",
-                source,
-            })
+        xdp_of(&mut self.ebpf, name)
     }
 
     /// Attaches the main program to `iface`.
@@ -173,7 +297,7 @@ impl XdpProgram {
     /// # Errors
     /// [`XdpError::Attach`] with what each mode said.
     pub fn attach(&mut self, iface: &str, mode: ModeRequest) -> Result<AttachMode, XdpError> {
-        self.attach_program(PROGRAM, iface, mode)
+        self.attach_program(self.main, iface, mode)
     }
 
     /// Attaches the benchmarks' drop-everything program to `iface` instead.
@@ -227,8 +351,8 @@ impl XdpProgram {
             .ok_or_else(|| XdpError::NoMap(name.to_string()))
     }
 
-    fn clear_lpm<K: Pod>(&mut self, name: &str) -> Result<(), XdpError> {
-        let mut t: LpmTrie<&mut MapData, K, Dest> =
+    fn clear_lpm<K: Pod, V: Pod>(&mut self, name: &str) -> Result<(), XdpError> {
+        let mut t: LpmTrie<&mut MapData, K, V> =
             LpmTrie::try_from(self.map_mut(name)?).map_err(map_err(name))?;
         let keys: Vec<Key<K>> = t.keys().collect::<Result<_, _>>().map_err(map_err(name))?;
         for k in keys {
@@ -250,6 +374,25 @@ impl XdpProgram {
             format!("fp_dest6_{next}"),
             format!("fp_ports_{next}"),
         );
+        let (a4, a6) = (format!("fp_access4_{next}"), format!("fp_access6_{next}"));
+        let mut access4: Vec<(Key<[u8; 4]>, Access)> = Vec::new();
+        let mut access6: Vec<(Key<[u8; 16]>, Access)> = Vec::new();
+        for r in &tables.access_rules {
+            let a = Access {
+                action: match r.action {
+                    AccessAction::Allow => abi::ACCESS_ALLOW,
+                    AccessAction::Block => abi::ACCESS_BLOCK,
+                },
+            };
+            match r.cidr.trunc() {
+                IpNet::V4(n) => {
+                    access4.push((Key::new(u32::from(n.prefix_len()), n.network().octets()), a))
+                }
+                IpNet::V6(n) => {
+                    access6.push((Key::new(u32::from(n.prefix_len()), n.network().octets()), a))
+                }
+            }
+        }
 
         // The entries, computed first: nothing is written if the tables do not fit.
         let mut v4: Vec<(Key<[u8; 4]>, Dest)> = Vec::new();
@@ -308,11 +451,19 @@ impl XdpProgram {
                     v.flags |= abi::DEST_RESET;
                 }
                 if b.service == Service::Cdn {
+                    if tables.cdn.https_only {
+                        v.flags |= abi::DEST_HTTPS_ONLY;
+                    }
                     for (i, r) in cdn_inline.iter().enumerate() {
                         v.set_inline(i, r);
                     }
                 }
             }
+            v.flags |= match d.tcp_firewall(&tables.apps) {
+                Cover::All => abi::DEST_FW_TCP,
+                Cover::Some => abi::DEST_FW_TCP_MIXED,
+                Cover::None => 0,
+            };
             if d.is_edge() {
                 v.flags |= abi::DEST_EDGE;
                 v.ports_id = next_id;
@@ -356,6 +507,8 @@ impl XdpProgram {
             ("IPv4 destinations", v4.len(), MAX_DESTS),
             ("IPv6 destinations", v6.len(), MAX_DESTS),
             ("port sets", sets.len(), MAX_PORT_SETS),
+            ("IPv4 access rules", access4.len(), MAX_ACCESS),
+            ("IPv6 access rules", access6.len(), MAX_ACCESS),
         ] {
             if n > max {
                 return Err(XdpError::TooMany { what, n, max });
@@ -363,8 +516,24 @@ impl XdpProgram {
         }
 
         // The inactive generation: emptied, then filled.
-        self.clear_lpm::<[u8; 4]>(&d4)?;
-        self.clear_lpm::<[u8; 16]>(&d6)?;
+        self.clear_lpm::<[u8; 4], Dest>(&d4)?;
+        self.clear_lpm::<[u8; 16], Dest>(&d6)?;
+        self.clear_lpm::<[u8; 4], Access>(&a4)?;
+        self.clear_lpm::<[u8; 16], Access>(&a6)?;
+        for (name, rules) in [(&a4, &access4)] {
+            let mut t: LpmTrie<&mut MapData, [u8; 4], Access> =
+                LpmTrie::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+            for (k, v) in rules {
+                t.insert(k, *v, 0).map_err(map_err(name))?;
+            }
+        }
+        for (name, rules) in [(&a6, &access6)] {
+            let mut t: LpmTrie<&mut MapData, [u8; 16], Access> =
+                LpmTrie::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+            for (k, v) in rules {
+                t.insert(k, *v, 0).map_err(map_err(name))?;
+            }
+        }
         {
             let mut h: HashMap<&mut MapData, PortsKey, Ports> =
                 HashMap::try_from(self.map_mut(&ps)?).map_err(map_err(&ps))?;
@@ -450,7 +619,7 @@ impl XdpProgram {
         frame: &[u8],
         repeat: u32,
     ) -> Result<(u32, Duration), XdpError> {
-        self.test_run_program(PROGRAM, frame, repeat)
+        self.test_run_program(self.main, frame, repeat)
     }
 
     /// Runs `frame` `repeat` times through the drop-everything program (the baseline of the
@@ -473,7 +642,7 @@ impl XdpProgram {
     /// [`XdpError::Program`].
     pub fn test_run_output(&mut self, frame: &[u8]) -> Result<(u32, Vec<u8>), XdpError> {
         let mut out = vec![0u8; frame.len() + 256];
-        let p = self.xdp(PROGRAM)?;
+        let p = self.xdp(self.main)?;
         let opts = TestRunOptions {
             data_in: Some(frame),
             data_out: Some(&mut out),
@@ -508,4 +677,24 @@ impl XdpProgram {
         })?;
         Ok((r.return_value, r.duration))
     }
+}
+
+fn xdp_of<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, XdpError> {
+    ebpf.program_mut(name)
+        .ok_or(XdpError::NoMap(name.to_string()))?
+        .try_into()
+        .map_err(|source| XdpError::Program {
+            what: "not an XDP program",
+            source,
+        })
+}
+
+/// Loads one program of the object into the kernel (the verifier runs here).
+fn load_program(ebpf: &mut Ebpf, name: &str) -> Result<(), XdpError> {
+    xdp_of(ebpf, name)?
+        .load()
+        .map_err(|source| XdpError::Program {
+            what: "loading the XDP program (verifier)",
+            source,
+        })
 }

@@ -387,3 +387,12 @@ fn segments_of_a_handed_off_flow_go_to_its_kernel_socket() {
         assert_eq!(slot_of_run(&mut p, &untagged), abi::CTR_NO_SOCKET);
     });
 }
+
+#[test]
+fn the_kernel_takes_the_cookie_gate() {
+    if !privileged("the_kernel_takes_the_cookie_gate") {
+        return;
+    }
+    let p = XdpProgram::load().unwrap();
+    assert_eq!(p.gate_refused(), None, "the verifier refused the gate");
+}

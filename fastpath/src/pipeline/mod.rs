@@ -151,12 +151,13 @@ impl Pipeline {
     ) -> Pipeline {
         let c = SynCookies::for_config(cookies, seed);
         let hasher = FlowHasher::new(c.derived_u64(FLOW_HASH_LABEL));
+        let sa = cookies.syn_ack(mtu);
         Pipeline {
             queue,
-            window: cookies.window,
-            wscale: cookies.wscale.min(14),
-            mss4: cookies.mss4.unwrap_or(mtu.saturating_sub(40).max(536)),
-            mss6: cookies.mss6.unwrap_or(mtu.saturating_sub(60).max(1220)),
+            window: sa.window,
+            wscale: sa.wscale,
+            mss4: sa.mss4,
+            mss6: sa.mss6,
             tcp_idle_ns: u64::from(cfg.tcp_idle_secs) * NS,
             udp_idle_ns: u64::from(cfg.udp_idle_secs) * NS,
             closing_ns: u64::from(cfg.closing_secs) * NS,

@@ -28,6 +28,33 @@ pub struct CookieConfig {
     pub window: u16,
 }
 
+/// What every SYN-ACK of a node says, whichever implementation sends it (the pipeline, or
+/// the XDP program that mirrors it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynAckParams {
+    /// The window.
+    pub window: u16,
+    /// Our window-scale shift (offered only when the client offers window scaling).
+    pub wscale: u8,
+    /// The MSS announced over IPv4.
+    pub mss4: u16,
+    /// The MSS announced over IPv6.
+    pub mss6: u16,
+}
+
+impl CookieConfig {
+    /// The SYN-ACK's fields on an interface of `mtu`: the configured MSS, else the MTU less
+    /// the IP and TCP headers (never below the protocols' minimums).
+    pub fn syn_ack(&self, mtu: u16) -> SynAckParams {
+        SynAckParams {
+            window: self.window,
+            wscale: self.wscale.min(super::MAX_WSCALE),
+            mss4: self.mss4.unwrap_or(mtu.saturating_sub(40).max(536)),
+            mss6: self.mss6.unwrap_or(mtu.saturating_sub(60).max(1220)),
+        }
+    }
+}
+
 impl core::fmt::Debug for CookieConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CookieConfig")

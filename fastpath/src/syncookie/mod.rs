@@ -75,7 +75,10 @@ use arc_swap::ArcSwap;
 use siphasher::sip::SipHasher13;
 use siphasher::sip128::{Hasher128, SipHasher13 as SipHasher13_128};
 
-pub use config::{CookieConfig, CookieConfigError};
+pub use config::{CookieConfig, CookieConfigError, SynAckParams};
+
+/// The largest window-scale shift (RFC 7323).
+pub const MAX_WSCALE: u8 = crate::wire::tcpopt::MAX_WSCALE;
 
 /// Seconds per tick of the cookie time counter.
 pub const COUNTER_SECS: u64 = 64;
@@ -186,6 +189,42 @@ const NO_RETIRED: Retired = Retired {
     key: (0, 0),
     until: 0,
 };
+
+/// The secret of one epoch as another implementation of the gate needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochKey {
+    /// The epoch.
+    pub epoch: u64,
+    /// The SipHash-1-3 key of [`SynCookies::mint`] and [`SynCookies::check`] in that epoch.
+    pub key: (u64, u64),
+    /// Whether [`SynCookies::check`] tries this key for cookies of the epoch (false for an
+    /// epoch before a rotation on demand: its cookies validate only with a retired secret).
+    pub check: bool,
+}
+
+/// A secret retired by a rotation on demand, as another implementation of the gate needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetiredKey {
+    /// The epoch whose cookies it validates.
+    pub epoch: u64,
+    /// The SipHash-1-3 key.
+    pub key: (u64, u64),
+    /// Unix second from which it no longer validates; 0: an empty slot.
+    pub until: u64,
+}
+
+/// Everything another implementation of the gate (the XDP program) needs to mint and check
+/// exactly the cookies [`SynCookies`] mints and checks during the epochs around a moment: the
+/// secrets themselves, never the seed they derive from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportedSecrets {
+    /// Seconds per epoch.
+    pub rotate_secs: u64,
+    /// The secrets of the epochs `e - 1 ..= e + 2` around the moment's epoch `e`, in order.
+    pub keys: [EpochKey; 4],
+    /// The retired secrets.
+    pub retired: [RetiredKey; RETIRED_SECRETS],
+}
 
 /// The SYN-cookie state of one queue: the seed and the secrets of the current and previous
 /// epochs, refreshed once per batch. Holds no heap memory, so copying it never allocates.
@@ -392,6 +431,31 @@ impl SynCookies {
     #[inline]
     fn epoch(&self, now_secs: u64) -> u64 {
         now_secs / self.rotate_secs
+    }
+
+    /// The secrets of the epochs around `now_secs` (the previous, the current and the next
+    /// two, so a copy refreshed every second never lags an epoch boundary) and the retired
+    /// ones, for an implementation of the gate outside this process: with them it mints and
+    /// checks exactly what [`SynCookies::mint`] and [`SynCookies::check`] do.
+    pub fn export(&self, now_secs: u64) -> ExportedSecrets {
+        let e = self.epoch(now_secs);
+        let keys = [0u64, 1, 2, 3].map(|i| {
+            let epoch = e.wrapping_sub(1).wrapping_add(i);
+            EpochKey {
+                epoch,
+                key: self.derive_key(epoch),
+                check: epoch >= self.since || self.fleet_previous_prk.is_some(),
+            }
+        });
+        ExportedSecrets {
+            rotate_secs: self.rotate_secs,
+            keys,
+            retired: self.retired.map(|r| RetiredKey {
+                epoch: r.epoch,
+                key: r.key,
+                until: r.until,
+            }),
+        }
     }
 
     /// A random seed from the operating system.

@@ -127,6 +127,17 @@ struct PortEntry {
     app: u32,
 }
 
+/// How much of a destination's ports a property covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cover {
+    /// Every port.
+    All,
+    /// Some ports.
+    Some,
+    /// No port.
+    None,
+}
+
 /// One destination entry, as [`Tables::destinations`] lists it.
 #[derive(Debug, Clone, Copy)]
 pub struct DestinationEntry<'a> {
@@ -142,6 +153,33 @@ impl DestinationEntry<'_> {
     /// True for a Spectrum edge IP: apps claim ports on it.
     pub fn is_edge(&self) -> bool {
         !self.tcp.is_empty() || !self.udp.is_empty()
+    }
+
+    /// Whether the access rules apply to TCP segments to this destination (step 8 of the
+    /// pipeline): always for the CDN; for a Spectrum edge IP, per app (`ip_firewall`), so its
+    /// ports may be all behind them, none, or some.
+    pub fn tcp_firewall(&self, apps: &[AppSpec]) -> Cover {
+        match self.binding.map(|b| b.service) {
+            Some(Service::Cdn) => Cover::All,
+            Some(Service::Spectrum) => {
+                let mut fw = self
+                    .tcp
+                    .iter()
+                    .map(|p| apps.get(p.app as usize).is_some_and(|a| a.ip_firewall));
+                match fw.next() {
+                    None => Cover::None,
+                    Some(first) if fw.all(|f| f == first) => {
+                        if first {
+                            Cover::All
+                        } else {
+                            Cover::None
+                        }
+                    }
+                    Some(_) => Cover::Some,
+                }
+            }
+            None => Cover::None,
+        }
     }
 
     /// The port ranges apps claim for `proto` on this edge IP (ascending, disjoint).
