@@ -188,6 +188,30 @@ impl Lab {
         }
         sh(Command::new("ip").args(["netns", "exec", &c, "ethtool", "-K", "cl0", "tx", "off"]))
             .context("turning off the client's checksum offload (needs ethtool)")?;
+        // The fast path answers SYNs with XDP_TX: on a veth such a frame reaches the peer only
+        // when the peer runs an XDP program too (see `lab_xdp_pass`).
+        let obj = std::env::temp_dir().join(format!("fastpath-lab-pass-{}.o", self.spec.name));
+        std::fs::write(&obj, fastpath_xdp::LAB_VLAN_OBJECT)
+            .context("writing the lab's XDP pass program")?;
+        let attached = sh(Command::new("ip").args([
+            "netns",
+            "exec",
+            &c,
+            "ip",
+            "link",
+            "set",
+            "dev",
+            "cl0",
+            "xdp",
+            "obj",
+            &obj.to_string_lossy(),
+            "sec",
+            "xdp",
+        ]));
+        let _ = std::fs::remove_file(&obj);
+        attached.context(
+            "attaching an XDP pass program to the client's veth (needs iproute2 built with libbpf)",
+        )?;
         for a in &self.spec.origins {
             let s = match a {
                 IpAddr::V4(v) => format!("{v}/26"),

@@ -1306,7 +1306,7 @@ fn client_side_of_stats_metrics_explain_secrets_and_status() {
     );
     assert!(
         r.out
-            .contains("xdp: redirected 1000, no socket 0; passed: -; dropped: unconfigured_port 5"),
+            .contains("xdp: redirected 1000, no socket 0; passed: -; answered: -; dropped: unconfigured_port 5"),
         "{r:?}"
     );
     assert!(

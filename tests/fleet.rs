@@ -509,7 +509,11 @@ fn a_handshake_whose_syn_reaches_a_and_whose_ack_reaches_b_is_carried_by_b() {
         v["result"].clone()
     };
     let (sa, sb) = (stats(0), stats(1));
-    let syn_acks = |s: &Value| s["totals"]["verdicts"]["tx"].as_u64().unwrap_or(0);
+    // SYN-ACKs sent by the XDP program (its cookie gate) or by the queues.
+    let syn_acks = |s: &Value| {
+        s["totals"]["verdicts"]["tx"].as_u64().unwrap_or(0)
+            + s["xdp"]["reasons"]["syn_cookie"].as_u64().unwrap_or(0)
+    };
     assert!(syn_acks(&sa) >= 1, "A sent the SYN-ACK: {sa}");
     assert_eq!(syn_acks(&sb), 0, "B saw no SYN: {sb}");
     let log = |i: usize| f.origins[i].log();
@@ -573,11 +577,25 @@ fn a_100k_rule_access_list_through_etcd_applies_on_every_node() {
         let version = v["result"]["_change"]["version"].as_u64().unwrap();
         lag.push(f.wait_all(version, Duration::from_secs(60)));
         total.push(asked.elapsed());
-        let rev = f.status(0)["etcd_revision"].clone();
+        // Every node ends on the same revision (a node collecting the replaced list's chunks
+        // moves it on: wait until they agree, within a bound).
+        let started = Instant::now();
+        loop {
+            let revs: Vec<Value> = (0..3)
+                .map(|i| f.status(i)["etcd_revision"].clone())
+                .collect();
+            if revs.iter().all(|r| *r == revs[0]) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the nodes stay on different revisions: {revs:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         for i in 0..3 {
             let s = f.status(i);
             assert_eq!(s["access_rules"], 100_000 + u64::from(block), "{s}");
-            assert_eq!(s["etcd_revision"], rev, "{s}");
             if block {
                 assert!(
                     f.echo(i, PROBE_PORT, "blocked?").is_err(),

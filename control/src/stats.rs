@@ -606,7 +606,7 @@ pub fn prometheus(c: &Controller) -> String {
         p.family(
             "fastpath_xdp_frames_total",
             "counter",
-            "Frames the XDP program dropped or passed, by verdict and reason.",
+            "Frames the XDP program decided, by verdict and reason: dropped, passed, or answered with XDP_TX (syn_cookie).",
         );
         let mut counts = [0u64; Reason::COUNT];
         for (i, n) in x.reasons.iter().take(Reason::COUNT).enumerate() {

@@ -15,13 +15,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use fastpath::pipeline::Pipeline;
 use fastpath::stats::QueueStats;
+use fastpath::syncookie::{CookieSecrets, SynAckParams};
 use fastpath::tables::{SharedTables, Tables};
 use fastpath::worker::{PacketPool, WorkerCounters, WorkerPools};
 use fastpath::xsk::{XskConfig, XskQueue, XskStats, ZeroCopy};
 use fastpath::{Reason, Verdict};
 use fastpath_proxy::routes::LocalRoutes;
 use fastpath_proxy::{Proxy, Settings};
-use fastpath_xdp::{ModeRequest, XdpProgram, abi};
+use fastpath_xdp::{GateState, ModeRequest, XdpProgram, abi};
 use serde::Serialize;
 
 use crate::cmd::report::Mix;
@@ -50,6 +51,18 @@ pub enum ZeroCopyArg {
     On,
     /// Copy mode.
     Off,
+}
+
+/// Where SYN cookies are minted and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CookiesArg {
+    /// In the XDP program: SYNs are answered with XDP_TX and cookie ACKs checked before
+    /// anything crosses into userspace. Falls back to `userspace` by itself, saying so, when
+    /// the kernel refuses the program with the gate.
+    Xdp,
+    /// In the userspace pipeline: every SYN and ACK crosses the AF_XDP socket (for NICs or
+    /// kernels without XDP_TX).
+    Userspace,
 }
 
 /// Arguments of `fastpath run`.
@@ -83,6 +96,9 @@ pub struct RunArgs {
     /// Stop by itself after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Where SYN cookies are minted and validating ACKs checked.
+    #[arg(long, value_enum, default_value_t = CookiesArg::Xdp)]
+    pub cookies: CookiesArg,
     /// SYN-cookie secret in hex (default: the config's `syn_cookies.secret`, else random).
     #[arg(long, value_name = "HEX")]
     pub cookie_secret: Option<String>,
@@ -223,6 +239,65 @@ impl Installer for XdpInstaller {
         self.settings
             .store(Arc::new(capped(proxy_settings(compiled), self.fd_cap)));
         Ok(())
+    }
+}
+
+/// Keeps the XDP program's SYN-cookie gate in step with the secrets the queues follow: the
+/// secrets of the epochs around now and the clock offset every second, and a rotation (or a
+/// new fleet seed) within 20 ms of its publication. Stops when dropped.
+struct GateKeeper {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GateKeeper {
+    fn start(
+        xdp: SharedXdp,
+        secrets: Arc<CookieSecrets>,
+        syn_ack: SynAckParams,
+    ) -> Result<GateKeeper> {
+        let write = move |xdp: &SharedXdp, secrets: &CookieSecrets| {
+            let now = now_ns() / 1_000_000_000;
+            let mut c = secrets.current();
+            c.refresh(now);
+            let state = GateState::now(c.export(now), syn_ack);
+            with_xdp(xdp, |x| x.set_cookies(Some(&state))).unwrap_or(Ok(()))
+        };
+        write(&xdp, &secrets)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("fp-cookie-gate".into())
+            .spawn(move || {
+                let mut seen = secrets.generation();
+                let mut written = Instant::now();
+                while !st.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let g = secrets.generation();
+                    if g != seen || written.elapsed() >= Duration::from_secs(1) {
+                        seen = g;
+                        written = Instant::now();
+                        // A failed write leaves the last state: it stays valid for the epochs
+                        // it covers, and the next second tries again.
+                        let _ = write(&xdp, &secrets);
+                    }
+                }
+                // Stopping: SYNs go to userspace again.
+                let _ = with_xdp(&xdp, |x| x.set_cookies(None));
+            })?;
+        Ok(GateKeeper {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for GateKeeper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -483,6 +558,24 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
             shared,
         },
     )?;
+    // The SYN-cookie gate in the kernel follows the secrets every queue follows.
+    let refused = with_xdp(&xdp, |x| x.gate_refused().map(str::to_string)).flatten();
+    if let (CookiesArg::Xdp, Some(why)) = (args.cookies, &refused) {
+        writeln!(
+            log,
+            "fastpath: the kernel refused the XDP program's SYN-cookie gate, so SYNs are answered in userspace (as with --cookies userspace): {why}"
+        )?;
+    }
+    let gate = (args.cookies == CookiesArg::Xdp && refused.is_none())
+        .then(|| {
+            GateKeeper::start(
+                Arc::clone(&xdp),
+                Arc::clone(&control.secrets),
+                c.cookies.syn_ack(mtu),
+            )
+        })
+        .transpose()
+        .context("writing the SYN-cookie gate's secrets into the XDP program")?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let pin: Vec<Option<core_affinity::CoreId>> = (0..nq)
         .map(|q| {
@@ -499,10 +592,11 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         .collect();
     writeln!(
         log,
-        "fastpath: serving {} ({} RX queue(s) of {available}): {} XDP, AF_XDP {} mode, {}, cores {:?}, MTU {mtu}, config {} version {}, {}",
+        "fastpath: serving {} ({} RX queue(s) of {available}): {} XDP, SYN cookies in {}, AF_XDP {} mode, {}, cores {:?}, MTU {mtu}, config {} version {}, {}",
         args.iface,
         nq,
         mode.as_str(),
+        if gate.is_some() { "XDP" } else { "userspace" },
         if zero_copy { "zero-copy" } else { "copy" },
         if args.busy_poll {
             "busy polling"
@@ -645,6 +739,7 @@ pub fn serve(args: &RunArgs, stop: &Arc<AtomicBool>, log: &mut dyn Write) -> Res
         let _ = t.join();
     }
     proxy.stop();
+    drop(gate);
     let counters = with_xdp(&xdp, |x| x.counters().unwrap_or_default()).unwrap_or_default();
     // Detach: dropping the program closes its link. Then the local routes go.
     drop(xdp.lock().unwrap_or_else(|e| e.into_inner()).take());

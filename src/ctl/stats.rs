@@ -254,23 +254,31 @@ pub fn summary(v: &Value, rates: Option<&Rates>, measured: bool) -> String {
     match v.get("xdp") {
         Some(x @ Value::Object(_)) => {
             // The kernel's share, split by what each reason means: passed to the kernel's
-            // stack (not IP, not ours) or dropped.
-            let (mut passed, mut dropped) = (serde_json::Map::new(), serde_json::Map::new());
+            // stack (not IP, not ours, handed off), answered (SYN-ACKs sent with XDP_TX) or
+            // dropped.
+            let mut parts: [serde_json::Map<String, Value>; 3] = Default::default();
             if let Some(m) = x.get("reasons").and_then(Value::as_object) {
                 for (k, n) in m {
-                    let pass = fastpath::Reason::ALL
+                    let verdict = fastpath::Reason::ALL
                         .iter()
                         .find(|r| r.as_str() == k)
-                        .is_some_and(|r| r.verdict() == fastpath::Verdict::Pass);
-                    if pass { &mut passed } else { &mut dropped }.insert(k.clone(), n.clone());
+                        .map(|r| r.verdict());
+                    let i = match verdict {
+                        Some(fastpath::Verdict::Pass) => 0,
+                        Some(fastpath::Verdict::Tx) => 1,
+                        _ => 2,
+                    };
+                    parts[i].insert(k.clone(), n.clone());
                 }
             }
+            let [passed, answered, dropped] = parts;
             let _ = writeln!(
                 out,
-                "xdp: redirected {}, no socket {}; passed: {}; dropped: {}",
+                "xdp: redirected {}, no socket {}; passed: {}; answered: {}; dropped: {}",
                 num(x, "redirected"),
                 num(x, "no_socket"),
                 reasons(Some(&Value::Object(passed)), 0),
+                reasons(Some(&Value::Object(answered)), 0),
                 reasons(Some(&Value::Object(dropped)), 0)
             );
         }
@@ -528,7 +536,7 @@ mod test {
                       "batch_ns": {"count": 40, "mean": 900, "p50": 800, "p90": 1200,
                                    "p99": 2000, "max": 2500},
                       "socket": {"rx": 1000, "tx": 900, "tx_ring_full": 0, "socket_dropped": 0}}],
-          "xdp": {"reasons": {"unconfigured_port": 5}, "redirected": 1000, "no_socket": 0},
+          "xdp": {"reasons": {"unconfigured_port": 5, "syn_cookie": 7}, "redirected": 1000, "no_socket": 0},
           "services": {"spectrum": {"syn_cookie": 900}, "cdn": {}},
           "bindings": [{"id": "203.0.113.0/24", "cidr": "203.0.113.0/24", "service": "spectrum",
                         "reasons": {"syn_cookie": 900}}],
@@ -578,7 +586,7 @@ mod test {
         assert!(s.contains("average since start"));
         assert!(
             s.contains(
-                "xdp: redirected 1000, no socket 0; passed: -; dropped: unconfigured_port 5\n"
+                "xdp: redirected 1000, no socket 0; passed: -; answered: syn_cookie 7; dropped: unconfigured_port 5\n"
             ),
             "{s}"
         );

@@ -11,7 +11,7 @@
 #define FP_MAX_DESTS 65536
 #define FP_MAX_PORT_SETS 8192
 #define FP_MAX_QUEUES 256
-#define FP_MAX_ACCESS 65536
+#define FP_MAX_ACCESS 1048576
 #define FP_MAX_FLOWS 131072
 
 /* Which generation of the tables below is live (0 or 1); flipped by one update. */

@@ -24,8 +24,9 @@ pub const DROP_ALL: &str = "fastpath_drop_all";
 pub const MAX_DESTS: usize = 65_536;
 /// Most port sets per generation (`FP_MAX_PORT_SETS`).
 pub const MAX_PORT_SETS: usize = 8192;
-/// Most access rules per family and generation (`FP_MAX_ACCESS`).
-pub const MAX_ACCESS: usize = 65_536;
+/// Most access rules per family and generation (`FP_MAX_ACCESS`; the tries allocate per entry
+/// in use).
+pub const MAX_ACCESS: usize = 1_048_576;
 
 /// Why the XDP program could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -750,6 +750,43 @@ mod test {
         );
     }
 
+    /// What `export` hands another implementation is what mint and check use: the epochs
+    /// around now in order, each with the key minting uses, and after a rotation on demand
+    /// the retired secrets with their epochs.
+    #[test]
+    fn export_gives_the_keys_mint_and_check_use() {
+        let c = SynCookies::new([6; 32], 60);
+        let e = c.export(NOW);
+        let now_epoch = NOW / 60;
+        assert_eq!(e.rotate_secs, 60);
+        for (i, k) in e.keys.iter().enumerate() {
+            assert_eq!(k.epoch, now_epoch - 1 + i as u64);
+            assert!(k.check);
+            assert_eq!(k.key, c.derive_key(k.epoch));
+        }
+        assert!(e.retired.iter().all(|r| r.until == 0));
+        // A cookie minted with the exported key of the current epoch is the cookie.
+        let k = e.keys[1].key;
+        let counter = NOW / COUNTER_SECS;
+        let mac = SynCookies::mac(k, &tuple(), 9, counter, 4);
+        let cookie =
+            (mac << 6) | (((now_epoch & 1) as u32) << 5) | (((counter & 3) as u32) << 3) | 4;
+        assert_eq!(cookie, c.mint(NOW, &tuple(), 9, 4));
+
+        let r = c.rotated([7; 32], NOW + 5);
+        let e = r.export(NOW + 5);
+        let retired: Vec<u64> = e
+            .retired
+            .iter()
+            .filter(|r| r.until != 0)
+            .map(|r| r.epoch)
+            .collect();
+        assert_eq!(retired.len(), 2);
+        assert!(retired.contains(&now_epoch) && retired.contains(&(now_epoch - 1)));
+        // The epoch before the rotation validates only with its retired secret.
+        assert!(!e.keys[0].check && e.keys[1].check);
+    }
+
     #[test]
     fn fleet_nodes_sharing_a_seed_validate_each_other() {
         let a = SynCookies::new([9; 32], 60);
