@@ -359,10 +359,11 @@ fn print_line(
     let xdp_total: u64 = c.iter().take(Reason::COUNT + 2).map(|x| x.packets).sum();
     let xm = xdp_mix(&c);
     let mut parts = vec![format!(
-        "xdp {:.3} Mpps (drop {}, pass {}, to sockets {})",
+        "xdp {:.3} Mpps (drop {}, pass {}, SYN-ACKs {}, to sockets {})",
         (xdp_total - *last_xdp) as f64 / dt / 1e6,
         xm.verdicts["drop"],
         xm.verdicts["pass"],
+        xm.verdicts["tx"],
         c[abi::CTR_REDIRECTED as usize].packets
     )];
     *last_xdp = xdp_total;
