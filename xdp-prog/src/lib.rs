@@ -14,8 +14,10 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod r#gen;
 mod loader;
 
+pub use r#gen::{Flood, GEN_OBJECT, GenConfig, GenError, Generator};
 pub use loader::{
     AttachMode, DROP_ALL, Installed, MAX_DESTS, MAX_PORT_SETS, ModeRequest, PROGRAM, XdpError,
     XdpProgram,
@@ -46,6 +48,7 @@ mod test {
             include_bytes!("../include/fastpath_abi.h"),
             include_bytes!("../include/maps.h"),
             include_bytes!("../bpf/lab_vlan.bpf.c"),
+            include_bytes!("../bpf/gen.bpf.c"),
         ] {
             h.update(src);
         }
