@@ -118,6 +118,16 @@ pub enum GenError {
         "the in-kernel generator needs Linux 5.18 or later (BPF_F_TEST_XDP_LIVE_FRAMES); this is {0}: use --engine xsk"
     )]
     KernelTooOld(String),
+    /// The kernel refused live frames outright (`EPERM` as root): its security policy (a
+    /// BPF LSM program, lockdown, or a missing capability) forbids `BPF_F_TEST_XDP_LIVE_FRAMES`,
+    /// while the same run without the flag is allowed.
+    #[error(
+        "the kernel refused BPF_PROG_RUN in live-frames mode (EPERM): this needs root with every capability and a kernel whose security policy (BPF LSM, lockdown) allows BPF_F_TEST_XDP_LIVE_FRAMES; use --engine xsk here"
+    )]
+    Refused,
+    /// A signal arrived during the run (`EINTR`): frames up to then were sent.
+    #[error("interrupted by a signal")]
+    Interrupted,
     /// The kernel refused the live-frames run.
     #[error(
         "BPF_PROG_RUN in live-frames mode on ifindex {ifindex} queue {queue}: {source} (needs root, kernel 5.18+, an up interface with that RX queue; on a veth the peer needs an XDP program or GRO for NAPI)"
@@ -212,8 +222,9 @@ impl Generator {
     /// with an error when a signal arrives (`EINTR`).
     ///
     /// # Errors
-    /// [`GenError::Run`] when the kernel refuses (no root, no such interface or queue, a veth
-    /// whose peer has no NAPI, a kernel without live frames).
+    /// [`GenError::Refused`] when the kernel's policy forbids live frames;
+    /// [`GenError::Interrupted`] on a signal; [`GenError::Run`] otherwise (no such interface or
+    /// queue, a kernel without live frames).
     pub fn run_live(
         &self,
         frame: &[u8],
@@ -241,10 +252,20 @@ impl Generator {
         self.program()?
             .test_run(opts)
             .map(|_| ())
-            .map_err(|source| GenError::Run {
-                ifindex,
-                queue,
-                source,
+            .map_err(|source| {
+                let errno = match &source {
+                    ProgramError::SyscallError(e) => e.io_error.raw_os_error(),
+                    _ => None,
+                };
+                match errno {
+                    Some(libc::EPERM) => GenError::Refused,
+                    Some(libc::EINTR) => GenError::Interrupted,
+                    _ => GenError::Run {
+                        ifindex,
+                        queue,
+                        source,
+                    },
+                }
             })
     }
 
