@@ -57,6 +57,15 @@ pub struct BenchArgs {
     /// of the rounds' ratios.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// With `--live`: the generator's engine. Default: `kernel` (XDP live frames), falling
+    /// back to `xsk` (AF_XDP TX), loudly, where the kernel refuses live frames; given
+    /// explicitly, no fallback.
+    #[arg(long, value_enum, value_name = "ENGINE", requires = "live")]
+    pub gen_engine: Option<crate::cmd::generate::Engine>,
+    /// With `--live`: where to write the SVG plot of handled vs offered packets per second,
+    /// per handler and flood (default: `fastpath-live-bench.svg` in the current directory).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub plot: Option<PathBuf>,
     /// Measure the control socket instead: the same capture runs through one queue for
     /// `--seconds` without changes, then again while `--change-count` changes of this kind go
     /// through the control socket one after the other (`one-app`: an app's port range flips;
