@@ -117,25 +117,20 @@ fn error_code(body: &[u8]) -> i32 {
         .map_or(-libc::EIO, i32::from_ne_bytes)
 }
 
-/// `RTM_GETROUTE` for `dst` out of `ifindex`.
-fn route_request(dst: IpAddr, ifindex: u32, seq: u32) -> Vec<u8> {
+/// `RTM_GETROUTE` for `dst`. (Not restricted to an interface: with `RTA_OIF` the kernel
+/// answers even without a route, taking the destination as on the link.)
+fn route_request(dst: IpAddr, seq: u32) -> Vec<u8> {
     let a = octets(dst);
     // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags (u32).
     let mut body = [0u8; 12];
     body[0] = family(dst);
     body[1] = (a.len() * 8) as u8;
-    let oif = ifindex.to_ne_bytes();
-    message(
-        RTM_GETROUTE,
-        NLM_F_REQUEST,
-        seq,
-        &body,
-        &[(RTA_DST, &a), (RTA_OIF, &oif)],
-    )
+    message(RTM_GETROUTE, NLM_F_REQUEST, seq, &body, &[(RTA_DST, &a)])
 }
 
-/// The next hop of a route reply: its gateway, or `dst` itself (on the link).
-fn parse_route(buf: &[u8], dst: IpAddr) -> Result<IpAddr> {
+/// The next hop of a route reply (its gateway, or `dst` itself on the link) and the
+/// interface it leaves through.
+fn parse_route(buf: &[u8], dst: IpAddr) -> Result<(IpAddr, Option<u32>)> {
     for (kind, body) in messages(buf) {
         match kind {
             NLMSG_ERROR => {
@@ -146,10 +141,16 @@ fn parse_route(buf: &[u8], dst: IpAddr) -> Result<IpAddr> {
                 );
             }
             RTM_NEWROUTE => {
-                return Ok(attrs(body, 12)
-                    .find(|(t, _)| *t == RTA_GATEWAY)
-                    .and_then(|(_, v)| ip_from(v))
-                    .unwrap_or(dst));
+                let mut hop = dst;
+                let mut oif = None;
+                for (t, v) in attrs(body, 12) {
+                    match t {
+                        RTA_GATEWAY => hop = ip_from(v).unwrap_or(dst),
+                        RTA_OIF => oif = <[u8; 4]>::try_from(v).ok().map(u32::from_ne_bytes),
+                        _ => {}
+                    }
+                }
+                return Ok((hop, oif));
             }
             _ => {}
         }
@@ -274,8 +275,8 @@ impl Netlink {
         Ok(&buf[..n as usize])
     }
 
-    fn next_hop(&mut self, dst: IpAddr, ifindex: u32) -> Result<IpAddr> {
-        self.send(&route_request(dst, ifindex, self.seq))?;
+    fn next_hop(&mut self, dst: IpAddr) -> Result<(IpAddr, Option<u32>)> {
+        self.send(&route_request(dst, self.seq))?;
         let mut buf = vec![0u8; 32 * 1024];
         parse_route(self.recv(&mut buf)?, dst)
     }
@@ -308,13 +309,20 @@ pub fn ifindex(iface: &str) -> Result<u32> {
 /// The MAC of the next hop towards `dst` out of `iface`.
 ///
 /// # Errors
-/// No route out of `iface`, or no answer to the kernel's ARP/ND request within two seconds.
+/// No route to `dst`, a route through another interface, or no answer to the kernel's ARP/ND
+/// request within two seconds.
 pub fn next_hop_mac(iface: &str, dst: IpAddr) -> Result<[u8; 6]> {
     let idx = ifindex(iface)?;
     let mut nl = Netlink::open()?;
-    let hop = nl
-        .next_hop(dst, idx)
-        .with_context(|| format!("looking up the route to {dst} out of {iface}"))?;
+    let (hop, oif) = nl
+        .next_hop(dst)
+        .with_context(|| format!("looking up the route to {dst} (give --dst-mac to skip it)"))?;
+    if oif.is_some_and(|o| o != idx) {
+        bail!(
+            "the route to {dst} leaves through interface #{}, not {iface} (#{idx}): add a route through {iface} or give --dst-mac",
+            oif.unwrap_or_default()
+        );
+    }
     if let Some(m) = nl.neighbour(hop, idx)? {
         return Ok(m);
     }
@@ -378,21 +386,18 @@ mod tests {
             &body,
             &[(RTA_OIF, &oif), (RTA_GATEWAY, &g)],
         );
-        assert_eq!(parse_route(&with, dst).unwrap(), gw);
+        assert_eq!(parse_route(&with, dst).unwrap(), (gw, Some(7)));
         let without = message(RTM_NEWROUTE, 0, 1, &body, &[(RTA_OIF, &oif)]);
-        assert_eq!(parse_route(&without, dst).unwrap(), dst);
+        assert_eq!(parse_route(&without, dst).unwrap(), (dst, Some(7)));
         let err = message(NLMSG_ERROR, 0, 1, &(-libc::ENETUNREACH).to_ne_bytes(), &[]);
         let e = parse_route(&err, dst).unwrap_err().to_string();
         assert!(e.contains("no route to 203.0.113.10"), "{e}");
-        // The request carries the destination and the interface.
-        let req = route_request(dst, 7, 1);
+        // The request carries the destination.
+        let req = route_request(dst, 1);
         let (kind, body) = messages(&req).next().unwrap();
         assert_eq!(kind, RTM_GETROUTE);
         let a: Vec<(u16, Vec<u8>)> = attrs(body, 12).map(|(t, v)| (t, v.to_vec())).collect();
-        assert_eq!(
-            a,
-            vec![(RTA_DST, vec![203, 0, 113, 10]), (RTA_OIF, oif.to_vec())]
-        );
+        assert_eq!(a, vec![(RTA_DST, vec![203, 0, 113, 10])]);
     }
 
     #[test]
