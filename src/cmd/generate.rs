@@ -51,7 +51,8 @@ pub struct GenArgs {
     #[arg(long)]
     pub iface: String,
     /// How to send: `kernel` (XDP live frames, several Mpps; floods only) or `xsk` (AF_XDP
-    /// TX). Default: `kernel` for a flood, `xsk` for `--pcap`.
+    /// TX). Default: `kernel` for a flood (falling back to `xsk`, with a warning, on a kernel
+    /// that is too old or refuses live frames), `xsk` for `--pcap`.
     #[arg(long, value_enum)]
     pub engine: Option<Engine>,
     /// With `--engine kernel`: sending threads, one pinned per CPU from `--core` on (default:
@@ -351,9 +352,31 @@ pub fn generate(args: &GenArgs, stop: &Arc<AtomicBool>) -> Result<GenReport> {
         bail!("--seconds {}: give a positive number", args.seconds);
     }
     match engine(args)? {
+        Engine::Kernel if args.engine.is_none() => match generate_kernel(args, rate, stop) {
+            // The default engine gives way where this kernel cannot run it; asked for by
+            // name, it does not.
+            Err(e) if cannot_run_kernel_engine(&e) => {
+                tracing::warn!(
+                    "the in-kernel engine cannot run here ({e:#}); sending with AF_XDP TX instead (--engine xsk)"
+                );
+                generate_xsk(args, rate, stop)
+            }
+            r => r,
+        },
         Engine::Kernel => generate_kernel(args, rate, stop),
         Engine::Xsk => generate_xsk(args, rate, stop),
     }
+}
+
+/// Whether `e` says this kernel cannot run live frames at all (too old, or refused by its
+/// policy), as opposed to a mistake the user can fix.
+fn cannot_run_kernel_engine(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<fastpath_xdp::GenError>(),
+            Some(fastpath_xdp::GenError::Refused | fastpath_xdp::GenError::KernelTooOld(_))
+        )
+    })
 }
 
 /// The engine `args` ask for (explicitly or by default).
@@ -675,6 +698,22 @@ mod tests {
         assert_eq!(engine(&args(&["--pcap", "x.pcap"])).unwrap(), Engine::Xsk);
         let e = engine(&args(&["--pcap", "x.pcap", "--engine", "kernel"])).unwrap_err();
         assert!(e.to_string().contains("--engine xsk"), "{e}");
+    }
+
+    #[test]
+    fn only_a_kernel_that_cannot_run_live_frames_makes_the_default_give_way() {
+        use fastpath_xdp::GenError;
+        let refused = anyhow::Error::from(GenError::Refused).context("loading");
+        assert!(cannot_run_kernel_engine(&refused));
+        assert!(cannot_run_kernel_engine(&anyhow::Error::from(
+            GenError::KernelTooOld("5.15.0".into())
+        )));
+        assert!(!cannot_run_kernel_engine(&anyhow::Error::from(
+            GenError::Interrupted
+        )));
+        assert!(!cannot_run_kernel_engine(&anyhow::anyhow!(
+            "no interface cl9"
+        )));
     }
 
     #[test]
