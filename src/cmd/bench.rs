@@ -47,10 +47,12 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Measure live instead, on a veth pair between two namespaces (needs root): the same
-    /// generated floods (UDP to an unconfigured port, SYNs to a Spectrum app) against the fast
-    /// path, a plain XDP_DROP program and the kernel alone (nftables and SYN cookies); reports
-    /// each one's handled packets per second side by side. `--seconds` is per flood.
+    /// Measure live instead, on a veth pair between two namespaces (needs root, and iproute2,
+    /// nftables, ethtool, procps: checked first): the same floods from `fastpath gen` (UDP to
+    /// an unconfigured port, SYNs to a Spectrum app) against the fast path, a plain XDP_DROP
+    /// program (the generator's own ceiling) and the kernel alone (nftables and SYN cookies);
+    /// reports each one's handled packets per second (SYN flood: SYN-ACKs that reached the
+    /// client) side by side, the ratios, and an SVG plot (`--plot`). `--seconds` is per flood.
     #[arg(long)]
     pub live: bool,
     /// With `--live`: rounds, each running every handler once in turn; a ratio is the median
