@@ -577,6 +577,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         },
     };
+    if engine == Engine::Xsk {
+        // AF_XDP TX goes through the veth's ordinary transmit: GRO is not needed, and the
+        // kernel handler gets the veth as the lab made it.
+        sh(Lab::exec(&lab.edge, "ethtool").args(["-K", &lab.edge_iface, "gro", "off"]))?;
+    }
     let b = Bench {
         lab: &lab,
         exe: std::env::current_exe()?.to_string_lossy().to_string(),

@@ -233,15 +233,7 @@ impl Generator {
         repeat: u32,
         batch: u32,
     ) -> Result<(), GenError> {
-        let ctx = XdpMd {
-            data: 0,
-            data_end: frame.len() as u32,
-            data_meta: 0,
-            ingress_ifindex: ifindex,
-            rx_queue_index: queue,
-            egress_ifindex: 0,
-        };
-        let ctx_bytes = ctx.to_bytes();
+        let ctx_bytes = XdpMd::received(frame, ifindex, queue).to_bytes();
         let opts = TestRunOptions {
             data_in: Some(frame),
             ctx_in: Some(&ctx_bytes),
@@ -275,10 +267,32 @@ impl Generator {
     /// # Errors
     /// [`GenError::Program`] when the kernel refuses the run.
     pub fn run_once(&self, frame: &[u8]) -> Result<(u32, Vec<u8>), GenError> {
+        self.run_once_ctx(frame, None)
+    }
+
+    /// As [`Generator::run_once`], with the context [`Generator::run_live`] gives the kernel
+    /// (the frame as received on `ifindex`, RX queue `queue`), which the kernel checks the same
+    /// way in both modes: an interface that does not exist, or a queue it does not have, is
+    /// refused.
+    ///
+    /// # Errors
+    /// [`GenError::Program`] when the kernel refuses the run or its context.
+    pub fn run_once_on(
+        &self,
+        frame: &[u8],
+        ifindex: u32,
+        queue: u32,
+    ) -> Result<(u32, Vec<u8>), GenError> {
+        self.run_once_ctx(frame, Some(XdpMd::received(frame, ifindex, queue)))
+    }
+
+    fn run_once_ctx(&self, frame: &[u8], ctx: Option<XdpMd>) -> Result<(u32, Vec<u8>), GenError> {
         let mut out = vec![0u8; frame.len() + 256];
+        let ctx_bytes = ctx.map(XdpMd::to_bytes);
         let opts = TestRunOptions {
             data_in: Some(frame),
             data_out: Some(&mut out),
+            ctx_in: ctx_bytes.as_ref().map(<[u8; 24]>::as_slice),
             repeat: 1,
             ..TestRunOptions::default()
         };
@@ -326,6 +340,18 @@ struct XdpMd {
 }
 
 impl XdpMd {
+    /// `frame` as received on `ifindex`, RX queue `queue`.
+    fn received(frame: &[u8], ifindex: u32, queue: u32) -> XdpMd {
+        XdpMd {
+            data: 0,
+            data_end: frame.len() as u32,
+            data_meta: 0,
+            ingress_ifindex: ifindex,
+            rx_queue_index: queue,
+            egress_ifindex: 0,
+        }
+    }
+
     /// The six `__u32` in native byte order, as the kernel reads them.
     fn to_bytes(self) -> [u8; 24] {
         let mut b = [0u8; 24];

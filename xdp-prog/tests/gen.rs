@@ -179,3 +179,31 @@ fn every_frame_the_generator_leaves_is_valid_and_new() {
     assert_eq!(action, 1);
     assert_eq!(g.counters().unwrap(), (3000, 1));
 }
+
+/// The context the live runs give the kernel is laid out as `struct xdp_md`: the kernel takes
+/// it for the loopback interface's queue 0 (ifindex 1 in this namespace) and refuses a queue
+/// lo does not have and an interface that does not exist; had a field been misplaced (the
+/// index in `data_meta`, say), the first run would be refused too.
+#[test]
+fn the_live_context_names_the_interface_and_queue_the_kernel_checks() {
+    if !privileged("the_live_context_names_the_interface_and_queue_the_kernel_checks") {
+        return;
+    }
+    let mut g = Generator::load().unwrap();
+    g.configure(&GenConfig::new(
+        Flood::Syn,
+        "192.0.2.192/26".parse().unwrap(),
+        (1024, 65535),
+        (22, 22),
+    ))
+    .unwrap();
+    let frame = template(Flood::Syn, false);
+    let (action, out) = g.run_once_on(&frame, 1, 0).unwrap();
+    assert_eq!(action, 3);
+    check(&out);
+    assert!(g.run_once_on(&frame, 1, 7).is_err(), "lo has no queue 7");
+    assert!(
+        g.run_once_on(&frame, 999_999, 0).is_err(),
+        "no interface 999999"
+    );
+}
