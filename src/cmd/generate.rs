@@ -417,6 +417,35 @@ fn share(count: u64, i: usize, n: usize) -> u64 {
 /// Frames per `BPF_PROG_RUN` call at full speed: short enough to stop within a few ms.
 const KERNEL_CHUNK: u64 = 1 << 15;
 
+/// What a kernel-engine thread does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Send this many frames in one call.
+    Send(u64),
+    /// Ahead of the rate: wait a little.
+    Wait,
+    /// The thread's share of `--count` is sent.
+    Done,
+}
+
+/// The next step of a thread that has sent `done` frames of its `budget` (its share of
+/// `--count`) at `pps` (its share of `--rate`), `elapsed` into the run.
+fn step(budget: Option<u64>, done: u64, pps: Option<f64>, elapsed: Duration) -> Step {
+    let left = budget.map_or(u64::MAX, |b| b.saturating_sub(done));
+    if left == 0 {
+        return Step::Done;
+    }
+    let mut chunk = left.min(KERNEL_CHUNK);
+    if let Some(pps) = pps {
+        let due = (pps * elapsed.as_secs_f64()) as u64 + 1;
+        if due <= done {
+            return Step::Wait;
+        }
+        chunk = chunk.min(due - done);
+    }
+    Step::Send(chunk)
+}
+
 /// The kernel engine (see the module docs).
 fn generate_kernel(args: &GenArgs, rate: Rate, stop: &Arc<AtomicBool>) -> Result<GenReport> {
     let flood = if args.syn_flood {
@@ -482,19 +511,14 @@ fn generate_kernel(args: &GenArgs, rate: Rate, stop: &Arc<AtomicBool>) -> Result
                         if elapsed >= deadline || stop.load(Ordering::Relaxed) {
                             break;
                         }
-                        let mut chunk =
-                            budget.map_or(KERNEL_CHUNK, |b| (b - done).min(KERNEL_CHUNK));
-                        if let Some(pps) = per_thread_pps {
-                            let due = (pps * elapsed.as_secs_f64()) as u64 + 1;
-                            if due <= done {
+                        let chunk = match step(budget, done, per_thread_pps, elapsed) {
+                            Step::Send(n) => n,
+                            Step::Wait => {
                                 std::thread::sleep(Duration::from_micros(200));
                                 continue;
                             }
-                            chunk = chunk.min(due - done);
-                        }
-                        if chunk == 0 {
-                            break;
-                        }
+                            Step::Done => break,
+                        };
                         match g.run_live(template, ifindex, args.queue, chunk as u32, args.batch) {
                             Ok(()) => done += chunk,
                             // A signal (SIGINT, SIGTERM) cuts a run short: stop.
@@ -714,6 +738,23 @@ mod tests {
         assert!(!cannot_run_kernel_engine(&anyhow::anyhow!(
             "no interface cl9"
         )));
+    }
+
+    #[test]
+    fn a_kernel_thread_sends_its_share_at_its_rate_and_then_stops() {
+        let ms = Duration::from_millis;
+        // Full speed: whole chunks, then the rest of the count, then done (not waiting for
+        // the deadline).
+        assert_eq!(step(None, 0, None, ms(0)), Step::Send(KERNEL_CHUNK));
+        assert_eq!(step(Some(40_000), 32_768, None, ms(5)), Step::Send(7_232));
+        assert_eq!(step(Some(40_000), 40_000, None, ms(6)), Step::Done);
+        // At 10,000 pps: what is due by now, and a wait when ahead.
+        assert_eq!(step(None, 0, Some(10_000.0), ms(0)), Step::Send(1));
+        assert_eq!(step(None, 1, Some(10_000.0), ms(0)), Step::Wait);
+        assert_eq!(step(None, 1, Some(10_000.0), ms(10)), Step::Send(100));
+        // A count reached at a rate is done too, not a wait until the deadline.
+        assert_eq!(step(Some(100), 100, Some(10_000.0), ms(10)), Step::Done);
+        assert_eq!(step(Some(50), 0, Some(10_000.0), ms(10)), Step::Send(50));
     }
 
     #[test]
