@@ -135,7 +135,9 @@ pub struct GenReport {
     pub zero_copy: bool,
     /// Frames put on the TX ring (`xsk`), or handed to the program (`kernel`).
     pub queued: u64,
-    /// Frames the kernel reported sent (`xsk`), or the program sent with `XDP_TX` (`kernel`).
+    /// Frames the kernel reported sent (`xsk`), or the program sent with `XDP_TX` (`kernel`:
+    /// the kernel does not report frames the device then refused, e.g. a veth whose peer has
+    /// no NAPI; the receiver's counter is the check).
     pub sent: u64,
     /// Seconds.
     pub seconds: f64,
