@@ -8,3 +8,4 @@ pub mod ctl;
 pub mod daemon;
 pub mod fleetlab;
 pub mod lab;
+pub mod nexthop;

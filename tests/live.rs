@@ -470,6 +470,8 @@ fn the_live_bench_runs_every_handler_on_the_same_floods() {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("live.svg");
     let out = Command::new(env!("CARGO_BIN_EXE_fastpath"))
         .args([
             "bench",
@@ -479,7 +481,9 @@ fn the_live_bench_runs_every_handler_on_the_same_floods() {
             "--rounds",
             "1",
             "--json",
+            "--plot",
         ])
+        .arg(&plot)
         .output()
         .unwrap();
     assert!(
@@ -505,19 +509,41 @@ fn the_live_bench_runs_every_handler_on_the_same_floods() {
         [
             ("syn_flood", "fastpath"),
             ("syn_flood", "kernel"),
+            ("syn_flood", "xdp_drop"),
             ("udp_unconfigured_port", "fastpath"),
             ("udp_unconfigured_port", "kernel"),
             ("udp_unconfigured_port", "xdp_drop"),
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    // SYN-ACKs the handlers counted are SYN-ACKs the client received.
-    for x in rows.iter().filter(|x| x["traffic"] == "syn_flood") {
-        let (h, c) = (
+    // SYN-ACKs the handlers counted are SYN-ACKs the client received, and nearly all it
+    // received.
+    for x in rows
+        .iter()
+        .filter(|x| x["traffic"] == "syn_flood" && x["handler"] != "xdp_drop")
+    {
+        let (h, r, c) = (
             x["handled_pps"].as_f64().unwrap(),
+            x["reported_pps"].as_f64().unwrap(),
             x["client_rx_pps"].as_f64().unwrap(),
         );
+        assert!((h - r).abs() <= h * 0.01 + 10.0, "{x}");
         assert!((h - c).abs() <= h * 0.01 + 10.0, "{x}");
+    }
+    // Every conclusion has a figure, and the plot has every handler.
+    for k in [
+        "gen_ceiling_udp_pps",
+        "gen_ceiling_syn_pps",
+        "fastpath_vs_xdp_drop",
+        "fastpath_vs_kernel_udp",
+        "fastpath_syn_share",
+        "fastpath_vs_kernel_syn",
+    ] {
+        assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {r}");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    for h in ["fastpath", "xdp_drop", "kernel"] {
+        assert!(svg.contains(&format!(">{h}</text>")), "{h} not in the plot");
     }
     assert!(
         !fastpath_cli::lab::namespaces()

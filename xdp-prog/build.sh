@@ -8,7 +8,9 @@ cd "$(dirname "$0")"
 
 out=fastpath.bpf.o
 lab=lab_vlan.bpf.o
-sources=(bpf/fastpath.bpf.c include/fastpath_abi.h include/maps.h bpf/lab_vlan.bpf.c)
+gen=gen.bpf.o
+count=lab_count.bpf.o
+sources=(bpf/fastpath.bpf.c include/fastpath_abi.h include/maps.h bpf/lab_vlan.bpf.c bpf/gen.bpf.c bpf/lab_count.bpf.c)
 
 compile() {
     clang -g -O2 -target bpf -ffile-prefix-map="$PWD"=. -Wall -Werror -D__TARGET_ARCH_x86 -I include \
@@ -19,10 +21,12 @@ compile() {
     llvm-strip -g "$2"
 }
 
-# build DIR: both objects into DIR.
+# build DIR: every object into DIR.
 build() {
     compile bpf/fastpath.bpf.c "$1/$out"
     compile bpf/lab_vlan.bpf.c "$1/$lab"
+    compile bpf/gen.bpf.c "$1/$gen"
+    compile bpf/lab_count.bpf.c "$1/$count"
 }
 
 source_hash() {
@@ -33,7 +37,7 @@ if [ "${1:-}" = "--check" ]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     build "$tmp"
-    for o in "$out" "$lab"; do
+    for o in "$out" "$lab" "$gen" "$count"; do
         if ! cmp -s "$tmp/$o" "$o"; then
             echo "xdp-prog/$o differs from a rebuild of its source: run xdp-prog/build.sh and commit the object" >&2
             exit 1
@@ -43,7 +47,7 @@ if [ "${1:-}" = "--check" ]; then
         echo "xdp-prog/$out.source-sha256 is stale: run xdp-prog/build.sh" >&2
         exit 1
     fi
-    echo "xdp-prog/$out and $lab match their source"
+    echo "xdp-prog/$out, $lab, $gen and $count match their source"
     exit 0
 fi
 

@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `replay` (captures through the pipeline), `bench` (throughput in memory),
 //! `explain` (why a frame gets its verdict), `run` (live on an interface, with the control
-//! socket), `lab` (namespaces to try it in), `gen` (traffic on AF_XDP TX).
+//! socket), `lab` (namespaces to try it in), `gen` (floods from an XDP program in the kernel, or
+//! traffic on AF_XDP TX).
 
 use clap::{Parser, Subcommand};
 use fastpath_cli::cmd;
@@ -32,7 +33,9 @@ enum Command {
     /// Build a lab of network namespaces (client, edge, origin) on documentation addresses and
     /// start the fast path in it (needs root); `--down` removes it.
     Lab(cmd::lab::LabArgs),
-    /// Send traffic on an interface through AF_XDP TX: a capture or a synthetic flood, as fast
+    /// Send traffic on an interface: a flood (SYN, ACK, UDP from random sources) made in the
+    /// kernel by an XDP program run in live-frames mode (`--engine kernel`, the default for a
+    /// flood; Linux 5.18+), or a capture or a flood through AF_XDP TX (`--engine xsk`); as fast
     /// as the link takes or at a rate; reports packets per second sent. Needs root.
     Gen(cmd::generate::GenArgs),
     /// Serve real origins for the lab and the tests: an HTTP server, a TCP echo that prints the

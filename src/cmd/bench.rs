@@ -47,16 +47,27 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Measure live instead, on a veth pair between two namespaces (needs root): the same
-    /// generated floods (UDP to an unconfigured port, SYNs to a Spectrum app) against the fast
-    /// path, a plain XDP_DROP program and the kernel alone (nftables and SYN cookies); reports
-    /// each one's handled packets per second side by side. `--seconds` is per flood.
+    /// Measure live instead, on a veth pair between two namespaces (needs root, and iproute2,
+    /// nftables, ethtool, procps: checked first): the same floods from `fastpath gen` (UDP to
+    /// an unconfigured port, SYNs to a Spectrum app) against the fast path, a plain XDP_DROP
+    /// program (the generator's own ceiling) and the kernel alone (nftables and SYN cookies);
+    /// reports each one's handled packets per second (SYN flood: SYN-ACKs that reached the
+    /// client) side by side, the ratios, and an SVG plot (`--plot`). `--seconds` is per flood.
     #[arg(long)]
     pub live: bool,
     /// With `--live`: rounds, each running every handler once in turn; a ratio is the median
     /// of the rounds' ratios.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// With `--live`: the generator's engine. Default: `kernel` (XDP live frames), falling
+    /// back to `xsk` (AF_XDP TX), loudly, where the kernel refuses live frames; given
+    /// explicitly, no fallback.
+    #[arg(long, value_enum, value_name = "ENGINE", requires = "live")]
+    pub gen_engine: Option<crate::cmd::generate::Engine>,
+    /// With `--live`: where to write the SVG plot of handled vs offered packets per second,
+    /// per handler and flood (default: `fastpath-live-bench.svg` in the current directory).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub plot: Option<PathBuf>,
     /// Measure the control socket instead: the same capture runs through one queue for
     /// `--seconds` without changes, then again while `--change-count` changes of this kind go
     /// through the control socket one after the other (`one-app`: an app's port range flips;

@@ -1,28 +1,47 @@
-//! `fastpath gen`: a traffic generator on AF_XDP TX.
+//! `fastpath gen`: a traffic generator, with two engines.
 //!
-//! It builds its frames once (a capture's Ethernet frames, or a synthetic flood of distinct
-//! frames with sources drawn from a prefix), copies them into a transmit-only AF_XDP socket's
-//! UMEM and sends them in turn, over and over, as fast as the link takes or at a given rate.
-//! The destination MAC of a synthetic flood is the next hop's, resolved through the kernel's
-//! neighbour table, so the receiving kernel takes the frames as its own.
+//! - `kernel` (the default for floods): the flood's template frame runs through a small XDP
+//!   program (`xdp-prog/bpf/gen.bpf.c`) with `BPF_PROG_RUN` in live-frames mode, as the
+//!   kernel's xdp-trafficgen does; the program gives each packet a random source in `--src`, a
+//!   random source port and destination port in `--dport`, a random ISN (SYN) or sequence and
+//!   acknowledgement numbers (ACK), fixes the checksums, and sends it with `XDP_TX` out of
+//!   `--iface`. One thread per CPU (`--threads`), no copy to userspace and back: several Mpps.
+//!   Needs root and Linux 5.18 or later; on a veth the peer needs an XDP program or GRO on.
+//! - `xsk` (the default for `--pcap`): the frames are built once (a capture's, or `--frames`
+//!   distinct ones of a flood), copied into a transmit-only AF_XDP socket's UMEM and sent in
+//!   turn, over and over, as fast as the link takes or at a given rate.
+//!
+//! The destination MAC of a synthetic flood is the next hop's, asked of the kernel over
+//! netlink ([`crate::nexthop`]), so the receiving kernel takes the frames as its own.
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::{ArgGroup, Args};
+use clap::{ArgGroup, Args, ValueEnum};
 use etherparse::PacketBuilder;
 use fastpath::replay::CaptureReader;
 use fastpath::xsk::{MAX_FRAMES, Rate, XskSender, ZeroCopy};
+use fastpath_xdp::{Flood, GenConfig, Generator};
 use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::cmd::run::ZeroCopyArg;
+
+/// How `fastpath gen` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// In the kernel: an XDP program run with `BPF_PROG_RUN` in live-frames mode, each packet
+    /// made distinct in place (floods only; root, Linux 5.18+).
+    Kernel,
+    /// AF_XDP TX: `--frames` prebuilt frames (or a capture's) sent in turn.
+    Xsk,
+}
 
 /// Arguments of `fastpath gen`.
 #[derive(Debug, Args, Clone)]
@@ -31,7 +50,19 @@ pub struct GenArgs {
     /// The interface to send on.
     #[arg(long)]
     pub iface: String,
-    /// The TX queue.
+    /// How to send: `kernel` (XDP live frames, several Mpps; floods only) or `xsk` (AF_XDP
+    /// TX). Default: `kernel` for a flood (falling back to `xsk`, with a warning, on a kernel
+    /// that is too old or refuses live frames), `xsk` for `--pcap`.
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
+    /// With `--engine kernel`: sending threads, one pinned per CPU from `--core` on (default:
+    /// one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// With `--engine kernel`: frames per live-frames batch (1 to 256).
+    #[arg(long, default_value_t = 64)]
+    pub batch: u32,
+    /// The queue: AF_XDP TX queue (`xsk`), or the RX queue the frames come from (`kernel`).
     #[arg(long, default_value_t = 0)]
     pub queue: u32,
     /// Send the Ethernet frames of this capture (pcap or pcapng), in order, over and over.
@@ -57,16 +88,18 @@ pub struct GenArgs {
     /// 192.0.2.192/26, or 2001:db8:f::/64 for an IPv6 destination.
     #[arg(long)]
     pub src: Option<IpNet>,
-    /// Distinct frames of a flood (each its own source address and port), sent in turn.
+    /// With `--engine xsk`: distinct frames of a flood (each its own source address and port),
+    /// sent in turn. (The kernel engine draws every packet's source anew.)
     #[arg(long, default_value_t = 4096)]
     pub frames: usize,
-    /// Destination MAC (default: the next hop's towards `--dst`, from the neighbour table).
+    /// Destination MAC (default: the next hop's towards `--dst`, asked of the kernel over
+    /// netlink; resolved with ARP/ND when the neighbour table has no entry yet).
     #[arg(long)]
     pub dst_mac: Option<String>,
-    /// Seed of the random sources (the same seed gives the same frames).
+    /// With `--engine xsk`: seed of the random sources (the same seed gives the same frames).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Packets per second, or `max` (as fast as the link takes).
+    /// Packets per second (all threads together), or `max` (as fast as the link takes).
     #[arg(long, default_value = "max")]
     pub rate: String,
     /// How long to send.
@@ -75,10 +108,11 @@ pub struct GenArgs {
     /// Stop after this many frames.
     #[arg(long)]
     pub count: Option<u64>,
-    /// AF_XDP zero-copy.
+    /// With `--engine xsk`: AF_XDP zero-copy.
     #[arg(long, value_enum, default_value_t = ZeroCopyArg::Auto)]
     pub zero_copy: ZeroCopyArg,
-    /// Pin the sending thread to this core.
+    /// Pin the sending thread to this core (`kernel`: the first thread; the others follow on
+    /// the next cores).
     #[arg(long)]
     pub core: Option<usize>,
     /// Print one JSON object on stdout.
@@ -91,13 +125,19 @@ pub struct GenArgs {
 pub struct GenReport {
     /// Interface.
     pub iface: String,
-    /// Distinct frames sent in turn.
+    /// The engine that sent.
+    pub engine: Engine,
+    /// Sending threads.
+    pub threads: usize,
+    /// Distinct frames sent in turn (`xsk`), or 0: every packet drawn anew (`kernel`).
     pub frames: usize,
     /// Whether the socket was zero-copy.
     pub zero_copy: bool,
-    /// Frames put on the TX ring.
+    /// Frames put on the TX ring (`xsk`), or handed to the program (`kernel`).
     pub queued: u64,
-    /// Frames the kernel reported sent.
+    /// Frames the kernel reported sent (`xsk`), or the program sent with `XDP_TX` (`kernel`:
+    /// the kernel does not report frames the device then refused, e.g. a veth whose peer has
+    /// no NAPI; the receiver's counter is the check).
     pub sent: u64,
     /// Seconds.
     pub seconds: f64,
@@ -170,42 +210,19 @@ fn iface_mac(iface: &str) -> Result<[u8; 6]> {
     parse_mac(s.trim())
 }
 
-/// The MAC of the next hop towards `dst` out of `iface`, from the neighbour table (after one
-/// ping to make the kernel resolve it when it is not there yet).
-fn next_hop_mac(iface: &str, dst: IpAddr) -> Result<[u8; 6]> {
-    let fam = if dst.is_ipv4() { "-4" } else { "-6" };
-    let route = Command::new("ip")
-        .args([fam, "route", "get", &dst.to_string(), "oif", iface])
-        .output()
-        .context("running `ip route get` (needs iproute2)")?;
-    let text = String::from_utf8_lossy(&route.stdout).to_string();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let hop = words
-        .iter()
-        .position(|w| *w == "via")
-        .and_then(|i| words.get(i + 1))
-        .map_or_else(|| dst.to_string(), |s| (*s).to_string());
-    let lookup = || -> Option<[u8; 6]> {
-        let out = Command::new("ip")
-            .args([fam, "neigh", "show", "to", &hop, "dev", iface])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let w: Vec<&str> = text.split_whitespace().collect();
-        let i = w.iter().position(|x| *x == "lladdr")?;
-        parse_mac(w.get(i + 1)?).ok()
-    };
-    if let Some(m) = lookup() {
-        return Ok(m);
+/// The prefix the sources of a flood come from.
+fn sources(args: &GenArgs) -> Result<IpNet> {
+    let src = args.src.unwrap_or_else(|| match args.dst {
+        IpAddr::V4(_) => "192.0.2.192/26".parse().expect("valid"),
+        IpAddr::V6(_) => "2001:db8:f::/64".parse().expect("valid"),
+    });
+    if src.addr().is_ipv4() != args.dst.is_ipv4() {
+        bail!(
+            "--src {src} and --dst {} are of different IP versions",
+            args.dst
+        );
     }
-    let _ = Command::new("ping")
-        .args(["-c", "1", "-W", "1", "-I", iface, &hop])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    lookup().with_context(|| {
-        format!("cannot resolve the MAC of next hop {hop} on {iface}: give --dst-mac")
-    })
+    Ok(src)
 }
 
 /// Builds the frames of a synthetic flood from `src_mac` to `dst_mac`.
@@ -217,16 +234,7 @@ pub fn flood_frames(args: &GenArgs, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Resul
         bail!("--frames {}: give 1 to {MAX_FRAMES}", args.frames);
     }
     let (lo, hi) = parse_ports(&args.dport)?;
-    let src = args.src.unwrap_or_else(|| match args.dst {
-        IpAddr::V4(_) => "192.0.2.192/26".parse().expect("valid"),
-        IpAddr::V6(_) => "2001:db8:f::/64".parse().expect("valid"),
-    });
-    if src.addr().is_ipv4() != args.dst.is_ipv4() {
-        bail!(
-            "--src {src} and --dst {} are of different IP versions",
-            args.dst
-        );
-    }
+    let src = sources(args)?;
     let mut rng = SplitMix(args.seed);
     let mut frames = Vec::with_capacity(args.frames);
     for _ in 0..args.frames {
@@ -331,7 +339,7 @@ pub fn frames(args: &GenArgs) -> Result<Vec<Vec<u8>>> {
     let src_mac = iface_mac(&args.iface)?;
     let dst_mac = match &args.dst_mac {
         Some(m) => parse_mac(m)?,
-        None => next_hop_mac(&args.iface, args.dst)?,
+        None => crate::nexthop::next_hop_mac(&args.iface, args.dst)?,
     };
     flood_frames(args, src_mac, dst_mac)
 }
@@ -345,6 +353,217 @@ pub fn generate(args: &GenArgs, stop: &Arc<AtomicBool>) -> Result<GenReport> {
     if !(args.seconds > 0.0 && args.seconds.is_finite()) {
         bail!("--seconds {}: give a positive number", args.seconds);
     }
+    match engine(args)? {
+        Engine::Kernel if args.engine.is_none() => match generate_kernel(args, rate, stop) {
+            // The default engine gives way where this kernel cannot run it; asked for by
+            // name, it does not.
+            Err(e) if cannot_run_kernel_engine(&e) => {
+                tracing::warn!(
+                    "the in-kernel engine cannot run here ({e:#}); sending with AF_XDP TX instead (--engine xsk)"
+                );
+                generate_xsk(args, rate, stop)
+            }
+            r => r,
+        },
+        Engine::Kernel => generate_kernel(args, rate, stop),
+        Engine::Xsk => generate_xsk(args, rate, stop),
+    }
+}
+
+/// Whether `e` says this kernel cannot run live frames at all (too old, or refused by its
+/// policy), as opposed to a mistake the user can fix.
+fn cannot_run_kernel_engine(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<fastpath_xdp::GenError>(),
+            Some(fastpath_xdp::GenError::Refused | fastpath_xdp::GenError::KernelTooOld(_))
+        )
+    })
+}
+
+/// The engine `args` ask for (explicitly or by default).
+fn engine(args: &GenArgs) -> Result<Engine> {
+    match (args.engine, &args.pcap) {
+        (Some(Engine::Kernel), Some(_)) => {
+            bail!("--engine kernel sends floods only: give --engine xsk to send a capture")
+        }
+        (Some(e), _) => Ok(e),
+        (None, Some(_)) => Ok(Engine::Xsk),
+        (None, None) => Ok(Engine::Kernel),
+    }
+}
+
+/// The cores the kernel engine's threads run on: `threads` of them from `first` on, wrapping.
+fn thread_cores(first: Option<usize>, threads: usize, cores: &[usize]) -> Result<Vec<usize>> {
+    if cores.is_empty() {
+        bail!("no cores to run on");
+    }
+    let start = match first {
+        Some(c) => cores
+            .iter()
+            .position(|x| *x == c)
+            .with_context(|| format!("--core {c}: no such core to pin to"))?,
+        None => 0,
+    };
+    Ok((0..threads)
+        .map(|i| cores[(start + i) % cores.len()])
+        .collect())
+}
+
+/// How many frames thread `i` of `n` sends of `count`.
+fn share(count: u64, i: usize, n: usize) -> u64 {
+    let (n, i) = (n as u64, i as u64);
+    count / n + u64::from(i < count % n)
+}
+
+/// Frames per `BPF_PROG_RUN` call at full speed: short enough to stop within a few ms.
+const KERNEL_CHUNK: u64 = 1 << 15;
+
+/// What a kernel-engine thread does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Send this many frames in one call.
+    Send(u64),
+    /// Ahead of the rate: wait a little.
+    Wait,
+    /// The thread's share of `--count` is sent.
+    Done,
+}
+
+/// The next step of a thread that has sent `done` frames of its `budget` (its share of
+/// `--count`) at `pps` (its share of `--rate`), `elapsed` into the run.
+fn step(budget: Option<u64>, done: u64, pps: Option<f64>, elapsed: Duration) -> Step {
+    let left = budget.map_or(u64::MAX, |b| b.saturating_sub(done));
+    if left == 0 {
+        return Step::Done;
+    }
+    let mut chunk = left.min(KERNEL_CHUNK);
+    if let Some(pps) = pps {
+        let due = (pps * elapsed.as_secs_f64()) as u64 + 1;
+        if due <= done {
+            return Step::Wait;
+        }
+        chunk = chunk.min(due - done);
+    }
+    Step::Send(chunk)
+}
+
+/// The kernel engine (see the module docs).
+fn generate_kernel(args: &GenArgs, rate: Rate, stop: &Arc<AtomicBool>) -> Result<GenReport> {
+    let flood = if args.syn_flood {
+        Flood::Syn
+    } else if args.ack_flood {
+        Flood::Ack
+    } else {
+        Flood::Udp
+    };
+    if !(1..=fastpath_xdp::r#gen::MAX_BATCH).contains(&args.batch) {
+        bail!(
+            "--batch {}: give 1 to {}",
+            args.batch,
+            fastpath_xdp::r#gen::MAX_BATCH
+        );
+    }
+    let cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let threads = args.threads.unwrap_or(cores.len().max(1));
+    if threads == 0 {
+        bail!("--threads 0: give at least one");
+    }
+    let pin = thread_cores(args.core, threads, &cores)?;
+    // One template; the program varies it per packet.
+    let template = {
+        let one = GenArgs {
+            frames: 1,
+            ..args.clone()
+        };
+        frames(&one)?.remove(0)
+    };
+    let ifindex = crate::nexthop::ifindex(&args.iface)?;
+    let (lo, hi) = parse_ports(&args.dport)?;
+    let mut g = Generator::load().context("loading the in-kernel generator")?;
+    g.configure(&GenConfig::new(
+        flood,
+        sources(args)?,
+        (1024, 65535),
+        (lo, hi),
+    ))?;
+    let (sent0, _) = g.counters()?;
+    let per_thread_pps = match rate {
+        Rate::Max => None,
+        Rate::Pps(p) => Some(p / threads as f64),
+    };
+    let deadline = Duration::from_secs_f64(args.seconds);
+    let started = Instant::now();
+    let results: Vec<Result<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pin
+            .iter()
+            .enumerate()
+            .map(|(i, core)| {
+                let (g, template, core) = (&g, &template, *core);
+                let budget = args.count.map(|c| share(c, i, threads));
+                s.spawn(move || -> Result<u64> {
+                    let _ = core_affinity::set_for_current(core_affinity::CoreId { id: core });
+                    let mut done = 0u64;
+                    loop {
+                        let elapsed = started.elapsed();
+                        if elapsed >= deadline || stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let chunk = match step(budget, done, per_thread_pps, elapsed) {
+                            Step::Send(n) => n,
+                            Step::Wait => {
+                                std::thread::sleep(Duration::from_micros(200));
+                                continue;
+                            }
+                            Step::Done => break,
+                        };
+                        match g.run_live(template, ifindex, args.queue, chunk as u32, args.batch) {
+                            Ok(()) => done += chunk,
+                            // A signal (SIGINT, SIGTERM) cuts a run short: stop.
+                            Err(fastpath_xdp::GenError::Interrupted) => break,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a sending thread panicked")))
+            })
+            .collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let mut queued = 0;
+    for r in results {
+        queued += r?;
+    }
+    let (sent1, _) = g.counters()?;
+    let sent = sent1 - sent0;
+    let pps = sent as f64 / seconds.max(1e-9);
+    Ok(GenReport {
+        iface: args.iface.clone(),
+        engine: Engine::Kernel,
+        threads,
+        frames: 0,
+        zero_copy: false,
+        queued,
+        sent,
+        seconds,
+        pps,
+        bps: pps * template.len() as f64 * 8.0,
+    })
+}
+
+/// The AF_XDP engine.
+fn generate_xsk(args: &GenArgs, rate: Rate, stop: &Arc<AtomicBool>) -> Result<GenReport> {
     let frames = frames(args)?;
     if let Some(c) = args.core {
         let ok = core_affinity::get_core_ids()
@@ -373,6 +592,8 @@ pub fn generate(args: &GenArgs, stop: &Arc<AtomicBool>) -> Result<GenReport> {
     let pps = r.completed as f64 / r.seconds.max(1e-9);
     Ok(GenReport {
         iface: args.iface.clone(),
+        engine: Engine::Xsk,
+        threads: 1,
         frames: frames.len(),
         zero_copy: sender.zero_copy(),
         queued: r.queued,
@@ -399,16 +620,26 @@ pub fn run(args: &GenArgs) -> Result<()> {
         serde_json::to_writer(&mut out, &r)?;
         writeln!(out)?;
     } else {
+        let how = match r.engine {
+            Engine::Kernel => format!(
+                "every one distinct; in-kernel engine, {} thread{}",
+                r.threads,
+                if r.threads == 1 { "" } else { "s" }
+            ),
+            Engine::Xsk => format!(
+                "{} distinct; AF_XDP {} mode",
+                r.frames,
+                if r.zero_copy { "zero-copy" } else { "copy" }
+            ),
+        };
         writeln!(
             out,
-            "sent {} frames ({} distinct) on {} in {:.2} s: {:.3} Mpps, {:.2} Gbit/s ({} mode)",
+            "sent {} frames on {} in {:.2} s: {:.3} Mpps, {:.2} Gbit/s ({how})",
             r.sent,
-            r.frames,
             r.iface,
             r.seconds,
             r.pps / 1e6,
             r.bps / 1e9,
-            if r.zero_copy { "zero-copy" } else { "copy" }
         )?;
     }
     Ok(())
@@ -481,6 +712,62 @@ mod tests {
             seen.into_iter().collect::<Vec<_>>(),
             vec![1000, 1001, 1002, 1003]
         );
+    }
+
+    #[test]
+    fn the_engine_is_kernel_for_floods_and_xsk_for_captures() {
+        assert_eq!(engine(&args(&["--syn-flood"])).unwrap(), Engine::Kernel);
+        assert_eq!(
+            engine(&args(&["--syn-flood", "--engine", "xsk"])).unwrap(),
+            Engine::Xsk
+        );
+        assert_eq!(engine(&args(&["--pcap", "x.pcap"])).unwrap(), Engine::Xsk);
+        let e = engine(&args(&["--pcap", "x.pcap", "--engine", "kernel"])).unwrap_err();
+        assert!(e.to_string().contains("--engine xsk"), "{e}");
+    }
+
+    #[test]
+    fn only_a_kernel_that_cannot_run_live_frames_makes_the_default_give_way() {
+        use fastpath_xdp::GenError;
+        let refused = anyhow::Error::from(GenError::Refused).context("loading");
+        assert!(cannot_run_kernel_engine(&refused));
+        assert!(cannot_run_kernel_engine(&anyhow::Error::from(
+            GenError::KernelTooOld("5.15.0".into())
+        )));
+        assert!(!cannot_run_kernel_engine(&anyhow::Error::from(
+            GenError::Interrupted
+        )));
+        assert!(!cannot_run_kernel_engine(&anyhow::anyhow!(
+            "no interface cl9"
+        )));
+    }
+
+    #[test]
+    fn a_kernel_thread_sends_its_share_at_its_rate_and_then_stops() {
+        let ms = Duration::from_millis;
+        // Full speed: whole chunks, then the rest of the count, then done (not waiting for
+        // the deadline).
+        assert_eq!(step(None, 0, None, ms(0)), Step::Send(KERNEL_CHUNK));
+        assert_eq!(step(Some(40_000), 32_768, None, ms(5)), Step::Send(7_232));
+        assert_eq!(step(Some(40_000), 40_000, None, ms(6)), Step::Done);
+        // At 10,000 pps: what is due by now, and a wait when ahead.
+        assert_eq!(step(None, 0, Some(10_000.0), ms(0)), Step::Send(1));
+        assert_eq!(step(None, 1, Some(10_000.0), ms(0)), Step::Wait);
+        assert_eq!(step(None, 1, Some(10_000.0), ms(10)), Step::Send(100));
+        // A count reached at a rate is done too, not a wait until the deadline.
+        assert_eq!(step(Some(100), 100, Some(10_000.0), ms(10)), Step::Done);
+        assert_eq!(step(Some(50), 0, Some(10_000.0), ms(10)), Step::Send(50));
+    }
+
+    #[test]
+    fn threads_take_cores_in_turn_and_counts_are_shared_out_whole() {
+        assert_eq!(thread_cores(None, 2, &[0, 1]).unwrap(), vec![0, 1]);
+        assert_eq!(thread_cores(Some(1), 3, &[0, 1]).unwrap(), vec![1, 0, 1]);
+        assert!(thread_cores(Some(5), 1, &[0, 1]).is_err());
+        let parts: Vec<u64> = (0..3).map(|i| share(10, i, 3)).collect();
+        assert_eq!(parts, vec![4, 3, 3]);
+        assert_eq!(parts.iter().sum::<u64>(), 10);
+        assert_eq!(share(1, 1, 2), 0);
     }
 
     #[test]

@@ -14,8 +14,10 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod r#gen;
 mod loader;
 
+pub use r#gen::{Flood, GEN_OBJECT, GenConfig, GenError, Generator};
 pub use loader::{
     AttachMode, DROP_ALL, GateState, Installed, MAX_ACCESS, MAX_DESTS, MAX_PORT_SETS, ModeRequest,
     PROGRAM, PROGRAM_NO_GATE, XdpError, XdpProgram, clock_offset_ns,
@@ -27,6 +29,13 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!("../fastpath.bpf.o");
 /// The lab's VLAN tagger (tc programs `lab_vlan_push`/`lab_vlan_pop`, see `bpf/lab_vlan.bpf.c`):
 /// a stand-in for a VLAN sub-interface on kernels without 802.1Q support.
 pub static LAB_VLAN_OBJECT: &[u8] = include_bytes!("../lab_vlan.bpf.o");
+
+/// The live bench's meter (`lab_count_synacks`, see `bpf/lab_count.bpf.c`): counts and drops
+/// the SYN-ACKs that reach the client's veth ([`SynAckMeter`]).
+pub static LAB_COUNT_OBJECT: &[u8] = aya::include_bytes_aligned!("../lab_count.bpf.o");
+
+mod meter;
+pub use meter::SynAckMeter;
 
 /// The skb mark that asks the lab's tagger for VLAN `vid`: `LAB_VLAN_MARK | vid`.
 pub const LAB_VLAN_MARK: u32 = 0x10000;
@@ -46,6 +55,8 @@ mod test {
             include_bytes!("../include/fastpath_abi.h"),
             include_bytes!("../include/maps.h"),
             include_bytes!("../bpf/lab_vlan.bpf.c"),
+            include_bytes!("../bpf/gen.bpf.c"),
+            include_bytes!("../bpf/lab_count.bpf.c"),
         ] {
             h.update(src);
         }
