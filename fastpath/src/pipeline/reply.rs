@@ -11,9 +11,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::wire::frame::{L2, L3, Tcp};
 use crate::wire::tcp::flags;
 use crate::wire::tcpopt::SynAckOptions;
-use crate::wire::{
-    EthernetFrame, Ipv4Packet, Ipv6Packet, TcpPacket, checksum, ipv4, ipv6, proto, tcp,
-};
+use crate::wire::{EthernetFrame, Ipv6Packet, checksum, ipv4, ipv6, proto, tcp};
 
 /// TTL / hop limit of everything we send.
 pub const REPLY_TTL: u8 = 64;
@@ -38,24 +36,29 @@ pub struct SynAck {
 }
 
 /// Writes the IP header of a reply from `l3.dst` to `l3.src` at `l3_off` carrying `l4_len`
-/// bytes of `protocol`, and returns the offset of the L4 header.
+/// bytes of `protocol`, and returns the offset of the L4 header. Every byte of the header is
+/// written (no IPv4 options, no IPv6 extension headers); nothing is written when the buffer
+/// has no room for the header and `l4_len` bytes after it.
+#[inline]
 fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usize> {
     let off = l3.l3_off;
     match (l3.src, l3.dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
             let end = off + ipv4::MIN_HEADER_LEN + l4_len;
             let total = u16::try_from(ipv4::MIN_HEADER_LEN + l4_len).ok()?;
-            let mut ip = Ipv4Packet::new_unchecked(buf.get_mut(off..end)?);
-            ip.set_version_and_header_len(ipv4::MIN_HEADER_LEN);
-            ip.set_tos(0);
-            ip.set_total_len(total);
-            ip.set_ident(0);
-            ip.set_flags_frag(ipv4::FLAG_DF);
-            ip.set_ttl(REPLY_TTL);
-            ip.set_protocol(protocol);
-            ip.set_src(dst);
-            ip.set_dst(src);
-            ip.fill_checksum();
+            let out = buf.get_mut(off..end)?;
+            let mut h = [0u8; ipv4::MIN_HEADER_LEN];
+            h[0] = 0x40 | (ipv4::MIN_HEADER_LEN / 4) as u8;
+            // ToS 0, identification 0.
+            h[2..4].copy_from_slice(&total.to_be_bytes());
+            h[6..8].copy_from_slice(&ipv4::FLAG_DF.to_be_bytes());
+            h[8] = REPLY_TTL;
+            h[9] = protocol;
+            h[12..16].copy_from_slice(&dst.octets());
+            h[16..20].copy_from_slice(&src.octets());
+            let c = checksum::checksum(&h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            out[..ipv4::MIN_HEADER_LEN].copy_from_slice(&h);
             Some(off + ipv4::MIN_HEADER_LEN)
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
@@ -87,7 +90,17 @@ fn swap_macs(buf: &mut [u8]) {
     EthernetFrame::new_unchecked(buf).swap_macs();
 }
 
+/// Writes a TCP reply (with `options`, for a SYN-ACK) from `l3.dst` to `l3.src` after its IP
+/// header and swaps the MACs; returns the frame length.
+///
+/// The header and options are put together on the stack (at most 40 bytes, zero beyond the
+/// header, so the checksum sums five whole words whatever the length) and copied into the
+/// frame once: the same bytes as setting each field through the
+/// [`TcpPacket`](crate::wire::TcpPacket) view and
+/// summing the segment, without a bounds check per field and a length-generic sum
+/// (`syn_ack_bytes_are_the_field_by_field_ones` compares the two).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 fn write_tcp(
     buf: &mut [u8],
     l3: &L3,
@@ -100,24 +113,23 @@ fn write_tcp(
 ) -> Option<usize> {
     let opt_len = options.map_or(0, SynAckOptions::len);
     let tcp_len = tcp::MIN_HEADER_LEN + opt_len;
+    let mut h = [0u8; tcp::MIN_HEADER_LEN + 20];
+    h[0..2].copy_from_slice(&t.dport.to_be_bytes());
+    h[2..4].copy_from_slice(&t.sport.to_be_bytes());
+    h[4..8].copy_from_slice(&seq.to_be_bytes());
+    h[8..12].copy_from_slice(&ack.to_be_bytes());
+    h[12] = ((tcp_len / 4) as u8) << 4;
+    h[13] = tcp_flags;
+    h[14..16].copy_from_slice(&window.to_be_bytes());
+    // Checksum (16..18) and urgent pointer (18..20) stay zero for the sum.
+    if let Some(o) = options {
+        o.write(&mut h[tcp::MIN_HEADER_LEN..]);
+    }
+    let c = checksum::fold(checksum::sum(reply_pseudo(l3, proto::TCP, tcp_len), &h));
+    h[16..18].copy_from_slice(&c.to_be_bytes());
     let l4 = write_ip(buf, l3, proto::TCP, tcp_len)?;
     let end = l4 + tcp_len;
-    let seg = buf.get_mut(l4..end)?;
-    let mut p = TcpPacket::new_unchecked(&mut *seg);
-    p.set_src_port(t.dport);
-    p.set_dst_port(t.sport);
-    p.set_seq(seq);
-    p.set_ack(ack);
-    p.set_header_len(tcp_len);
-    p.set_flags(tcp_flags);
-    p.set_window(window);
-    p.set_checksum(0);
-    p.set_urgent(0);
-    if let Some(o) = options {
-        o.write(p.options_mut());
-    }
-    let c = checksum::fold(checksum::sum(reply_pseudo(l3, proto::TCP, tcp_len), seg));
-    TcpPacket::new_unchecked(seg).set_checksum(c);
+    buf.get_mut(l4..end)?.copy_from_slice(&h[..tcp_len]);
     swap_macs(buf);
     Some(end)
 }
@@ -308,6 +320,171 @@ mod test {
                 assert_eq!(o.wscale, Some(7));
                 assert!(o.sack_perm);
                 assert_eq!(o.timestamp, Some((123_456, 777)));
+            }
+        }
+    }
+
+    /// The reply writer as it was first written, field by field through the header views:
+    /// the reference whose bytes [`syn_ack`] and [`rst`] must keep (the XDP program is made
+    /// to produce exactly these).
+    mod reference {
+        use super::super::*;
+        use crate::wire::{Ipv4Packet, TcpPacket};
+
+        fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usize> {
+            let off = l3.l3_off;
+            match (l3.src, l3.dst) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    let end = off + ipv4::MIN_HEADER_LEN + l4_len;
+                    let total = u16::try_from(ipv4::MIN_HEADER_LEN + l4_len).ok()?;
+                    let mut ip = Ipv4Packet::new_unchecked(buf.get_mut(off..end)?);
+                    ip.set_version_and_header_len(ipv4::MIN_HEADER_LEN);
+                    ip.set_tos(0);
+                    ip.set_total_len(total);
+                    ip.set_ident(0);
+                    ip.set_flags_frag(ipv4::FLAG_DF);
+                    ip.set_ttl(REPLY_TTL);
+                    ip.set_protocol(protocol);
+                    ip.set_src(dst);
+                    ip.set_dst(src);
+                    ip.fill_checksum();
+                    Some(off + ipv4::MIN_HEADER_LEN)
+                }
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    let end = off + ipv6::HEADER_LEN + l4_len;
+                    let plen = u16::try_from(l4_len).ok()?;
+                    let mut ip = Ipv6Packet::new_unchecked(buf.get_mut(off..end)?);
+                    ip.set_version_tc_flow(0, 0);
+                    ip.set_payload_len(plen);
+                    ip.set_next_header(protocol);
+                    ip.set_hop_limit(REPLY_TTL);
+                    ip.set_src(&dst);
+                    ip.set_dst(&src);
+                    Some(off + ipv6::HEADER_LEN)
+                }
+                _ => None,
+            }
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        pub fn write_tcp(
+            buf: &mut [u8],
+            l3: &L3,
+            t: &Tcp,
+            seq: u32,
+            ack: u32,
+            tcp_flags: u8,
+            window: u16,
+            options: Option<&SynAckOptions>,
+        ) -> Option<usize> {
+            let opt_len = options.map_or(0, SynAckOptions::len);
+            let tcp_len = tcp::MIN_HEADER_LEN + opt_len;
+            let l4 = write_ip(buf, l3, proto::TCP, tcp_len)?;
+            let end = l4 + tcp_len;
+            let seg = buf.get_mut(l4..end)?;
+            let mut p = TcpPacket::new_unchecked(&mut *seg);
+            p.set_src_port(t.dport);
+            p.set_dst_port(t.sport);
+            p.set_seq(seq);
+            p.set_ack(ack);
+            p.set_header_len(tcp_len);
+            p.set_flags(tcp_flags);
+            p.set_window(window);
+            p.set_checksum(0);
+            p.set_urgent(0);
+            if let Some(o) = options {
+                o.write(p.options_mut());
+            }
+            let c = checksum::fold(checksum::sum(reply_pseudo(l3, proto::TCP, tcp_len), seg));
+            TcpPacket::new_unchecked(seg).set_checksum(c);
+            swap_macs(buf);
+            Some(end)
+        }
+    }
+
+    #[test]
+    fn syn_ack_bytes_are_the_field_by_field_ones() {
+        use etherparse::TcpOptionElement::*;
+        let shapes: [&[etherparse::TcpOptionElement]; 5] = [
+            &[],
+            &[MaximumSegmentSize(1400)],
+            &[MaximumSegmentSize(1460), SelectiveAcknowledgementPermitted],
+            &[MaximumSegmentSize(9000), Noop, WindowScale(9)],
+            &[
+                MaximumSegmentSize(1400),
+                SelectiveAcknowledgementPermitted,
+                Noop,
+                WindowScale(9),
+                Timestamp(777, 0),
+            ],
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for v6 in [false, true] {
+            for vlan in [false, true] {
+                for opts in shapes {
+                    for _ in 0..50 {
+                        let r = next();
+                        let f = syn(v6, vlan, opts);
+                        let l2 = parse_l2(&f).unwrap();
+                        let l3 = parse_l3(&f, &l2).unwrap();
+                        let t = parse_tcp(&f, &l3).unwrap();
+                        let sa = SynAck {
+                            seq: r as u32,
+                            ack: (r >> 32) as u32,
+                            window: (r >> 7) as u16,
+                            ece: r & 1 != 0,
+                            options: SynAckOptions {
+                                mss: (r >> 20) as u16,
+                                wscale: (r & 2 != 0).then_some((r >> 40) as u8 % 15),
+                                sack_perm: r & 4 != 0,
+                                timestamp: (r & 8 != 0).then_some((r as u32 ^ 5, (r >> 3) as u32)),
+                            },
+                        };
+                        let mut a = f.clone();
+                        a.resize(256, 0xa5);
+                        let mut b = a.clone();
+                        let n = syn_ack(&mut a, &l2, &l3, &t, &sa);
+                        let fl = flags::SYN | flags::ACK | if sa.ece { flags::ECE } else { 0 };
+                        let m = reference::write_tcp(
+                            &mut b,
+                            &l3,
+                            &t,
+                            sa.seq,
+                            sa.ack,
+                            fl,
+                            sa.window,
+                            Some(&sa.options),
+                        );
+                        assert_eq!(n, m);
+                        assert_eq!(a, b, "v6 {v6} vlan {vlan} {sa:?}");
+                        // A RST for the same segment.
+                        let (mut a, mut b) = (f.clone(), f.clone());
+                        let n = rst(&mut a, &l2, &l3, &t);
+                        let m = reference::write_tcp(
+                            &mut b,
+                            &l3,
+                            &t,
+                            0,
+                            t.seq.wrapping_add(1),
+                            flags::RST | flags::ACK,
+                            0,
+                            None,
+                        );
+                        assert_eq!((n, a), (m, b));
+                        // Too small a buffer: refused, untouched.
+                        let mut a = f.clone();
+                        a.truncate(l3.l4_off + 10);
+                        let before = a.clone();
+                        assert_eq!(syn_ack(&mut a, &l2, &l3, &t, &sa), None);
+                        assert_eq!(a, before);
+                    }
+                }
             }
         }
     }
