@@ -35,31 +35,47 @@ pub struct SynAck {
     pub options: SynAckOptions,
 }
 
+/// Adds a 32-bit value to a checksum accumulator as its two 16-bit words.
+#[inline(always)]
+fn words32(v: u32) -> u64 {
+    u64::from(v >> 16) + u64::from(v & 0xffff)
+}
+
 /// Writes the IP header of a reply from `l3.dst` to `l3.src` at `l3_off` carrying `l4_len`
-/// bytes of `protocol`, and returns the offset of the L4 header. Every byte of the header is
-/// written (no IPv4 options, no IPv6 extension headers); nothing is written when the buffer
-/// has no room for the header and `l4_len` bytes after it.
+/// bytes of `protocol`, and returns the offset of the L4 header and the checksum
+/// pseudo-header sum of the reply. Every byte of the header is written (no IPv4 options, no
+/// IPv6 extension headers); nothing is written when the buffer has no room for the header and
+/// `l4_len` bytes after it.
+///
+/// The IPv4 header checksum is summed from the field values rather than from the bytes
+/// written: the same 16-bit words, so the same checksum.
 #[inline]
-fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usize> {
+fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<(usize, u64)> {
     let off = l3.l3_off;
     match (l3.src, l3.dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
             let end = off + ipv4::MIN_HEADER_LEN + l4_len;
             let total = u16::try_from(ipv4::MIN_HEADER_LEN + l4_len).ok()?;
-            let out = buf.get_mut(off..end)?;
-            let mut h = [0u8; ipv4::MIN_HEADER_LEN];
-            h[0] = 0x40 | (ipv4::MIN_HEADER_LEN / 4) as u8;
-            // ToS 0, identification 0.
+            let (h, _) = buf.get_mut(off..end)?.split_first_chunk_mut::<20>()?;
+            let (s, d) = (dst.to_bits(), src.to_bits());
+            let ver_ihl_tos = 0x4500u16;
+            let ttl_proto = (u16::from(REPLY_TTL) << 8) | u16::from(protocol);
+            let sum = u64::from(ver_ihl_tos)
+                + u64::from(total)
+                + u64::from(ipv4::FLAG_DF)
+                + u64::from(ttl_proto)
+                + words32(s)
+                + words32(d);
+            h[0..2].copy_from_slice(&ver_ihl_tos.to_be_bytes());
             h[2..4].copy_from_slice(&total.to_be_bytes());
+            h[4..6].copy_from_slice(&[0, 0]); // identification
             h[6..8].copy_from_slice(&ipv4::FLAG_DF.to_be_bytes());
-            h[8] = REPLY_TTL;
-            h[9] = protocol;
-            h[12..16].copy_from_slice(&dst.octets());
-            h[16..20].copy_from_slice(&src.octets());
-            let c = checksum::checksum(&h);
-            h[10..12].copy_from_slice(&c.to_be_bytes());
-            out[..ipv4::MIN_HEADER_LEN].copy_from_slice(&h);
-            Some(off + ipv4::MIN_HEADER_LEN)
+            h[8..10].copy_from_slice(&ttl_proto.to_be_bytes());
+            h[10..12].copy_from_slice(&checksum::fold(sum).to_be_bytes());
+            h[12..16].copy_from_slice(&s.to_be_bytes());
+            h[16..20].copy_from_slice(&d.to_be_bytes());
+            let pseudo = words32(s) + words32(d) + u64::from(protocol) + l4_len as u64;
+            Some((off + ipv4::MIN_HEADER_LEN, pseudo))
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let end = off + ipv6::HEADER_LEN + l4_len;
@@ -71,18 +87,10 @@ fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usiz
             ip.set_hop_limit(REPLY_TTL);
             ip.set_src(&dst);
             ip.set_dst(&src);
-            Some(off + ipv6::HEADER_LEN)
+            let pseudo = checksum::pseudo_v6(&dst, &src, protocol, l4_len as u32);
+            Some((off + ipv6::HEADER_LEN, pseudo))
         }
         _ => None,
-    }
-}
-
-/// The pseudo-header sum of a reply (source and destination swapped).
-fn reply_pseudo(l3: &L3, protocol: u8, len: usize) -> u64 {
-    match (l3.src, l3.dst) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => checksum::pseudo_v4(dst, src, protocol, len as u16),
-        (IpAddr::V6(src), IpAddr::V6(dst)) => checksum::pseudo_v6(&dst, &src, protocol, len as u32),
-        _ => 0,
     }
 }
 
@@ -93,11 +101,9 @@ fn swap_macs(buf: &mut [u8]) {
 /// Writes a TCP reply (with `options`, for a SYN-ACK) from `l3.dst` to `l3.src` after its IP
 /// header and swaps the MACs; returns the frame length.
 ///
-/// The header and options are put together on the stack (at most 40 bytes, zero beyond the
-/// header, so the checksum sums five whole words whatever the length) and copied into the
-/// frame once: the same bytes as setting each field through the
-/// [`TcpPacket`](crate::wire::TcpPacket) view and
-/// summing the segment, without a bounds check per field and a length-generic sum
+/// The checksum is summed from the field values (and the options' bytes) rather than from
+/// the segment written: the same 16-bit words, so the same checksum, as setting each field
+/// through the [`TcpPacket`](crate::wire::TcpPacket) view and summing the segment
 /// (`syn_ack_bytes_are_the_field_by_field_ones` compares the two).
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -113,23 +119,29 @@ fn write_tcp(
 ) -> Option<usize> {
     let opt_len = options.map_or(0, SynAckOptions::len);
     let tcp_len = tcp::MIN_HEADER_LEN + opt_len;
-    let mut h = [0u8; tcp::MIN_HEADER_LEN + 20];
+    let (l4, pseudo) = write_ip(buf, l3, proto::TCP, tcp_len)?;
+    let end = l4 + tcp_len;
+    let (h, opts) = buf.get_mut(l4..end)?.split_first_chunk_mut::<20>()?;
+    let off_flags = ((tcp_len as u16 / 4) << 12) | u16::from(tcp_flags);
+    let mut sum = pseudo
+        + u64::from(t.dport)
+        + u64::from(t.sport)
+        + words32(seq)
+        + words32(ack)
+        + u64::from(off_flags)
+        + u64::from(window);
+    if let Some(o) = options {
+        o.write(opts);
+        sum = checksum::sum(sum, opts);
+    }
     h[0..2].copy_from_slice(&t.dport.to_be_bytes());
     h[2..4].copy_from_slice(&t.sport.to_be_bytes());
     h[4..8].copy_from_slice(&seq.to_be_bytes());
     h[8..12].copy_from_slice(&ack.to_be_bytes());
-    h[12] = ((tcp_len / 4) as u8) << 4;
-    h[13] = tcp_flags;
+    h[12..14].copy_from_slice(&off_flags.to_be_bytes());
     h[14..16].copy_from_slice(&window.to_be_bytes());
-    // Checksum (16..18) and urgent pointer (18..20) stay zero for the sum.
-    if let Some(o) = options {
-        o.write(&mut h[tcp::MIN_HEADER_LEN..]);
-    }
-    let c = checksum::fold(checksum::sum(reply_pseudo(l3, proto::TCP, tcp_len), &h));
-    h[16..18].copy_from_slice(&c.to_be_bytes());
-    let l4 = write_ip(buf, l3, proto::TCP, tcp_len)?;
-    let end = l4 + tcp_len;
-    buf.get_mut(l4..end)?.copy_from_slice(&h[..tcp_len]);
+    h[16..18].copy_from_slice(&checksum::fold(sum).to_be_bytes());
+    h[18..20].copy_from_slice(&[0, 0]); // urgent pointer
     swap_macs(buf);
     Some(end)
 }
@@ -180,13 +192,13 @@ pub fn port_unreachable(buf: &mut [u8], _l2: &L2, l3: &L3) -> Option<usize> {
         return None;
     }
     buf.copy_within(off..off + quote, off + shift);
-    let l4 = write_ip(buf, l3, protocol, 8 + quote)?;
+    let (l4, pseudo) = write_ip(buf, l3, protocol, 8 + quote)?;
     let msg = buf.get_mut(l4..l4 + 8 + quote)?;
     msg[0] = icmp_type;
     msg[1] = icmp_code;
     msg[2..8].fill(0);
     let c = if l3.is_v6() {
-        checksum::fold(checksum::sum(reply_pseudo(l3, protocol, msg.len()), msg))
+        checksum::fold(checksum::sum(pseudo, msg))
     } else {
         checksum::checksum(msg)
     };
@@ -330,6 +342,22 @@ mod test {
     mod reference {
         use super::super::*;
         use crate::wire::{Ipv4Packet, TcpPacket};
+
+        fn reply_pseudo(l3: &L3, protocol: u8, len: usize) -> u64 {
+            match (l3.src, l3.dst) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    checksum::pseudo_v4(dst, src, protocol, len as u16)
+                }
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    checksum::pseudo_v6(&dst, &src, protocol, len as u32)
+                }
+                _ => 0,
+            }
+        }
+
+        fn swap_macs(buf: &mut [u8]) {
+            crate::wire::EthernetFrame::new_unchecked(buf).swap_macs();
+        }
 
         fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usize> {
             let off = l3.l3_off;

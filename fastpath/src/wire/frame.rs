@@ -116,7 +116,9 @@ impl L3 {
 ///
 /// # Errors
 /// [`Error`] for every case the pipeline calls `malformed` at step 2.
-#[inline]
+// Inlined whole into the pipeline, both families: an out-of-line IPv6 branch made the
+// parsed header travel through memory, and the pipeline then stalled reading it back.
+#[inline(always)]
 pub fn parse_l3(f: &[u8], l2: &L2) -> Result<L3> {
     let b = f.get(l2.l3_off..).ok_or(Error)?;
     if l2.ethertype == ethertype::IPV4 {
@@ -140,6 +142,7 @@ pub fn parse_l3(f: &[u8], l2: &L2) -> Result<L3> {
     }
 }
 
+#[inline(always)]
 fn parse_ipv6(b: &[u8], l3_off: usize) -> Result<L3> {
     let p = ipv6::Packet::new_checked(b)?;
     let mut nh = p.next_header();
