@@ -422,6 +422,17 @@ impl Pipeline {
             service,
             index: worker,
         });
+        // A SYN is answered before anything a worker would need is put together.
+        if let Some(h) = &tcp
+            && h.flags & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN
+        {
+            trace.step(Step::Tcp {
+                flags: h.flags,
+                seq: h.seq,
+                ack: h.ack,
+            });
+            return self.syn(buf, now_ns, &l2, &l3, h, out, trace);
+        }
         let app_slot = out.app.map_or(NO_APP, |a| t.apps[a as usize].slot);
         let mut item = WorkItem {
             key,
@@ -447,9 +458,6 @@ impl Pipeline {
                 item.tcp_flags = h.flags;
                 item.payload_len = h.payload_len as u32;
                 let fl = h.flags;
-                if fl & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN {
-                    return self.syn(buf, now_ns, &l2, &l3, &h, out, trace);
-                }
                 let closing_ns = self.closing_ns;
                 let hit = self.flows.get_hashed(&key, hash, now_ns).map(|e| {
                     let g = *e.value();
