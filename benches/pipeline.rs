@@ -10,8 +10,8 @@
 //! copied in as a NIC would DMA them.
 //!
 //! One run on the 2-core development VM (2026-12-06, shared with other builds):
-//! `pipeline/mixed` fastpath 1.468 ms vs straightforward 7.471 ms per pass (5.1x);
-//! `pipeline/flows` fastpath 15.5 ms vs straightforward 94.4 ms per pass (6.1x).
+//! `pipeline/mixed` fastpath 1.418 ms vs straightforward 8.476 ms per pass (6.0x);
+//! `pipeline/flows` fastpath 18.4 ms vs straightforward 103.5 ms per pass (5.6x).
 //! README.md ("Performance") has the table.
 
 use std::time::{Duration, Instant};
