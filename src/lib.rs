@@ -8,4 +8,9 @@ pub mod ctl;
 pub mod daemon;
 pub mod fleetlab;
 pub mod lab;
+/// The straightforward pipeline, the baseline of `cargo bench --bench bench` and
+/// `fastpath bench --compare` (its source stays in `benches/naive.rs`, beside the benchmark).
+#[path = "../benches/naive.rs"]
+#[allow(missing_debug_implementations)]
+pub mod naive;
 pub mod nexthop;

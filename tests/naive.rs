@@ -59,3 +59,73 @@ fn the_benchmark_baseline_agrees_with_the_fast_path() {
         slow.drain_workers();
     }
 }
+
+/// The generated many-flows mix of the benchmarks: the fast path gives every frame the verdict
+/// the generator wrote down for it, and the straightforward pipeline agrees (SYN-ACK bytes
+/// included), so the benchmark compares the same work on it too.
+#[test]
+fn the_generated_mix_gets_its_verdicts_from_both() {
+    let cfg = control::config::Config::from_toml_str(include_str!("../pcaps/edge-lab.toml"))
+        .unwrap()
+        .compile(1, &Default::default())
+        .unwrap();
+    let mix = pcapgen::flows(1);
+    assert_eq!(mix.frames.len(), pcapgen::FLOWS_FRAMES);
+    assert!(pcapgen::distinct_flows(&mix) >= 20_000);
+    let tables = fastpath::tables::Tables::build(&cfg.spec).unwrap();
+    let (pools, mut workers) = fastpath::worker::WorkerPools::new(
+        &cfg.workers,
+        fastpath::worker::Timeouts::from(&cfg.pipeline),
+    );
+    let mut fast = fastpath::pipeline::Pipeline::new(
+        0,
+        &cfg.pipeline,
+        &cfg.cookies,
+        pcapgen::LAB_SECRET,
+        1500,
+        pools,
+    );
+    let mut slow = naive::Naive::new(
+        &cfg.spec,
+        pcapgen::LAB_SECRET,
+        cfg.cookies.rotate_secs,
+        [cfg.workers.cdn, cfg.workers.spectrum],
+        cfg.workers.queue_depth,
+    );
+    let mut counts = std::collections::BTreeMap::new();
+    let batch = cfg.pipeline.batch_size;
+    for (i, chunk) in mix.frames.chunks(batch).enumerate() {
+        fast.begin_batch(chunk[0].ts_ns);
+        for (j, f) in chunk.iter().enumerate() {
+            let n = i * batch + j + 1;
+            let mut b = f.data.clone();
+            b.resize(2048, 0);
+            let o = fast.process(&tables, f.ts_ns, &mut b, f.data.len());
+            assert_eq!(o.reason, f.expect.reason, "frame {n} ({})", f.expect.what);
+            assert_eq!(o.service, f.expect.service, "frame {n}");
+            let (reason, reply) = slow.process(f.ts_ns, &f.data);
+            assert_eq!(reason, f.expect.reason, "frame {n}: straightforward");
+            if let Some(reply) = reply {
+                assert_eq!(&b[..o.tx_len], &reply[..], "frame {n}: SYN-ACK bytes");
+            }
+            *counts.entry(f.expect.reason.as_str()).or_insert(0usize) += 1;
+        }
+        fast.end_batch();
+        for w in &mut workers {
+            w.poll(usize::MAX);
+        }
+        slow.drain_workers();
+    }
+    // The proportions the mix promises.
+    let share = |rs: &[&str]| {
+        rs.iter()
+            .map(|r| counts.get(r).copied().unwrap_or(0))
+            .sum::<usize>()
+            * 100
+            / mix.frames.len()
+    };
+    assert_eq!(share(&["syn_cookie"]), 45, "{counts:?}");
+    assert_eq!(share(&["new_flow", "flow"]), 20, "{counts:?}");
+    assert_eq!(share(&["unconfigured_port"]), 20, "{counts:?}");
+    assert_eq!(share(&["out_of_state", "not_ours"]), 15, "{counts:?}");
+}

@@ -90,6 +90,16 @@ pub struct BenchArgs {
     /// With `--origins`: client threads opening connections at once.
     #[arg(long, default_value_t = 4, requires = "origins")]
     pub conns: usize,
+    /// Compare the pipeline with the straightforward implementation (`benches/naive.rs`) on
+    /// one core, on the capture (default: the bundled one) and on the generated many-flows
+    /// mix (`pcapgen::flows`, seed `--mix-seed`): `--rounds` rounds, each running both for
+    /// `--seconds` / (2 x rounds) per mix; the ratio is the median of the rounds' ratios.
+    /// Classification only is timed, as in `cargo bench --bench bench`.
+    #[arg(long, conflicts_with_all = ["live", "changes", "origins"])]
+    pub compare: bool,
+    /// With `--compare`: the seed of the generated mix.
+    #[arg(long, default_value_t = 1, requires = "compare")]
+    pub mix_seed: u64,
 }
 
 /// The result of one queue thread.
@@ -350,6 +360,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(kind) = args.changes {
         return crate::cmd::changebench::run(args, kind);
     }
+    if args.compare {
+        return run_compare(args);
+    }
     let r = execute(args)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -405,6 +418,225 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     writeln!(out)?;
     for (reason, n) in &r.mix.reasons {
         writeln!(out, "  {reason:<22} {n}")?;
+    }
+    Ok(())
+}
+
+/// One mix of `fastpath bench --compare`: both pipelines' rates and their ratio.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The mix.
+    pub mix: String,
+    /// Frames in the mix.
+    pub frames: usize,
+    /// The pipeline, millions of packets per second (median of the rounds).
+    pub mpps_fastpath: f64,
+    /// The straightforward implementation, millions of packets per second (median).
+    pub mpps_straightforward: f64,
+    /// Median over the rounds of the pipeline's rate over the straightforward one's.
+    pub ratio: f64,
+    /// Each round's ratio.
+    pub round_ratios: Vec<f64>,
+    /// The same ratio from one pass in which every batch takes its fastest time over all
+    /// passes of all rounds, for each side: what is left when a busy machine's preemptions
+    /// and cache thrashing are taken out (a batch preempted once is not preempted every time).
+    pub best_batches_ratio: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The pipeline over `frames` for at least `duration` of passes (each from fresh flow state);
+/// returns (packets, seconds inside batches, seconds of one pass when every batch takes its
+/// fastest time over the passes).
+fn time_fastpath(
+    frames: &[Frame],
+    tables: &Tables,
+    compiled: &control::config::Compiled,
+    seed: [u8; 32],
+    duration: Duration,
+) -> (u64, f64, f64) {
+    let batch = compiled.pipeline.batch_size;
+    let mut best = vec![u64::MAX; frames.len().div_ceil(batch)];
+    let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; FRAME_ROOM]).collect();
+    let (pools, mut workers) = WorkerPools::new(
+        &compiled.workers,
+        fastpath::worker::Timeouts::from(&compiled.pipeline),
+    );
+    let mut p = Pipeline::new(0, &compiled.pipeline, &compiled.cookies, seed, 1500, pools);
+    let (mut packets, mut ns) = (0u64, 0u64);
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        p.reset_flows();
+        for w in &mut workers {
+            w.reset();
+        }
+        for (i, chunk) in frames.chunks(batch).enumerate() {
+            for (b, f) in bufs.iter_mut().zip(chunk) {
+                if b.len() < f.data.len() {
+                    b.resize(f.data.len(), 0);
+                }
+                b[..f.data.len()].copy_from_slice(&f.data);
+            }
+            let t0 = Instant::now();
+            p.begin_batch(chunk[0].ts_ns);
+            for (b, f) in bufs.iter_mut().zip(chunk) {
+                std::hint::black_box(p.process(tables, f.ts_ns, b, f.data.len()));
+            }
+            p.end_batch();
+            let t = t0.elapsed().as_nanos() as u64;
+            ns += t;
+            best[i] = best[i].min(t);
+            packets += chunk.len() as u64;
+            for w in &mut workers {
+                w.poll(usize::MAX);
+            }
+        }
+    }
+    (
+        packets,
+        ns as f64 / 1e9,
+        best.iter().sum::<u64>() as f64 / 1e9,
+    )
+}
+
+/// The straightforward implementation over `frames`, as [`time_fastpath`].
+fn time_straightforward(
+    frames: &[Frame],
+    compiled: &control::config::Compiled,
+    seed: [u8; 32],
+    duration: Duration,
+) -> (u64, f64, f64) {
+    let batch = compiled.pipeline.batch_size;
+    let mut best = vec![u64::MAX; frames.len().div_ceil(batch)];
+    let (mut packets, mut ns) = (0u64, 0u64);
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); batch];
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let mut n = crate::naive::Naive::new(
+            &compiled.spec,
+            seed,
+            compiled.cookies.rotate_secs,
+            [compiled.workers.cdn, compiled.workers.spectrum],
+            compiled.workers.queue_depth,
+        );
+        for (i, chunk) in frames.chunks(batch).enumerate() {
+            for (b, f) in bufs.iter_mut().zip(chunk) {
+                b.clear();
+                b.extend_from_slice(&f.data);
+            }
+            let t0 = Instant::now();
+            for (b, f) in bufs.iter().zip(chunk) {
+                std::hint::black_box(n.process(f.ts_ns, b));
+            }
+            let t = t0.elapsed().as_nanos() as u64;
+            ns += t;
+            best[i] = best[i].min(t);
+            packets += chunk.len() as u64;
+            n.drain_workers();
+        }
+    }
+    (
+        packets,
+        ns as f64 / 1e9,
+        best.iter().sum::<u64>() as f64 / 1e9,
+    )
+}
+
+/// `fastpath bench --compare`: the pipeline against the straightforward implementation on the
+/// capture and on the generated mix, rounds alternating the two so that a busy machine slows
+/// both alike.
+///
+/// # Errors
+/// Bad config, unreadable or empty capture, bad arguments.
+pub fn compare(args: &BenchArgs) -> Result<Vec<Comparison>> {
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
+        bail!("--seconds must be in (0, 3600]");
+    }
+    let loaded = common::load_config(args.config.as_deref())?;
+    let seed = common::seed(args.cookie_secret.as_deref(), &loaded)?;
+    let compiled = loaded.compiled;
+    let tables = Tables::build(&compiled.spec).context("compiling the tables")?;
+    let (capture, name) = load_frames(args.pcap.as_ref())?;
+    let generated: Vec<Frame> = pcapgen::flows(args.mix_seed)
+        .frames
+        .into_iter()
+        .map(|f| Frame {
+            ts_ns: f.ts_ns,
+            data: f.data,
+        })
+        .collect();
+    let rounds = args.rounds.max(1);
+    let slice = Duration::from_secs_f64(args.seconds / (2 * rounds) as f64);
+    let mut out = Vec::new();
+    for (mix, frames) in [
+        (name, capture),
+        (
+            format!(
+                "generated many-flows mix (pcapgen::flows, seed {})",
+                args.mix_seed
+            ),
+            generated,
+        ),
+    ] {
+        let (mut fast, mut slow, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut fast_best, mut slow_best) = (f64::MAX, f64::MAX);
+        for _ in 0..rounds {
+            let (n, s, b) = time_fastpath(&frames, &tables, &compiled, seed, slice);
+            fast_best = fast_best.min(b);
+            let f = n as f64 / s.max(1e-9) / 1e6;
+            let (n, s, b) = time_straightforward(&frames, &compiled, seed, slice);
+            slow_best = slow_best.min(b);
+            let g = n as f64 / s.max(1e-9) / 1e6;
+            fast.push(f);
+            slow.push(g);
+            ratios.push(f / g.max(1e-12));
+        }
+        out.push(Comparison {
+            mix,
+            frames: frames.len(),
+            mpps_fastpath: median(fast),
+            mpps_straightforward: median(slow),
+            ratio: median(ratios.clone()),
+            round_ratios: ratios,
+            best_batches_ratio: slow_best / fast_best.max(1e-12),
+        });
+    }
+    Ok(out)
+}
+
+fn run_compare(args: &BenchArgs) -> Result<()> {
+    let r = compare(args)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<58} {:>8} {:>14} {:>14} {:>7}",
+        "mix", "frames", "Mpps fastpath", "Mpps straight", "ratio"
+    )?;
+    for c in &r {
+        writeln!(
+            out,
+            "{:<58} {:>8} {:>14.2} {:>14.2} {:>6.1}x",
+            c.mix, c.frames, c.mpps_fastpath, c.mpps_straightforward, c.ratio
+        )?;
+        let rounds: Vec<String> = c.round_ratios.iter().map(|x| format!("{x:.1}")).collect();
+        writeln!(
+            out,
+            "  rounds: {}; fastest batches: {:.1}x",
+            rounds.join(" "),
+            c.best_batches_ratio
+        )?;
     }
     Ok(())
 }

@@ -99,6 +99,17 @@ impl Hash for FlowKey {
 
 /// A keyed hash of flow keys: the same key always gives the same value for the same seed, and
 /// without the seed an attacker cannot aim many flows at one bucket or one worker.
+///
+/// Why foldhash and not SipHash: the flow hash needs to spread keys and to be unpredictable
+/// without the seed, not to be a MAC. foldhash (folded multiply, about a tenth of the cost of
+/// SipHash-2-4 on a 40-byte key) is keyed with 64 bits derived from the node's cookie seed
+/// through SipHash-1-3 ([`crate::syncookie::SynCookies::derived_u64`]), so an attacker who
+/// cannot see the seed cannot compute bucket or worker indices offline; and what a collision
+/// attack could still buy is bounded by the table itself: a bucket holds [`crate::flow::WAYS`]
+/// entries and evicts its least recently seen one, so colliding flows cost a fixed 8-way probe
+/// and evictions in that one bucket (as a full table would), never a longer chain or more
+/// work per packet. Nothing lets a packet past the gate on the strength of this hash: that
+/// takes a valid SYN cookie, which keeps its own SipHash-1-3 MAC.
 #[derive(Debug, Clone)]
 pub struct FlowHasher {
     seed: foldhash::fast::FixedState,

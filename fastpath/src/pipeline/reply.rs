@@ -11,9 +11,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::wire::frame::{L2, L3, Tcp};
 use crate::wire::tcp::flags;
 use crate::wire::tcpopt::SynAckOptions;
-use crate::wire::{
-    EthernetFrame, Ipv4Packet, Ipv6Packet, TcpPacket, checksum, ipv4, ipv6, proto, tcp,
-};
+use crate::wire::{EthernetFrame, Ipv6Packet, checksum, ipv4, ipv6, proto, tcp};
 
 /// TTL / hop limit of everything we send.
 pub const REPLY_TTL: u8 = 64;
@@ -37,26 +35,47 @@ pub struct SynAck {
     pub options: SynAckOptions,
 }
 
+/// Adds a 32-bit value to a checksum accumulator as its two 16-bit words.
+#[inline(always)]
+fn words32(v: u32) -> u64 {
+    u64::from(v >> 16) + u64::from(v & 0xffff)
+}
+
 /// Writes the IP header of a reply from `l3.dst` to `l3.src` at `l3_off` carrying `l4_len`
-/// bytes of `protocol`, and returns the offset of the L4 header.
-fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usize> {
+/// bytes of `protocol`, and returns the offset of the L4 header and the checksum
+/// pseudo-header sum of the reply. Every byte of the header is written (no IPv4 options, no
+/// IPv6 extension headers); nothing is written when the buffer has no room for the header and
+/// `l4_len` bytes after it.
+///
+/// The IPv4 header checksum is summed from the field values rather than from the bytes
+/// written: the same 16-bit words, so the same checksum.
+#[inline]
+fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<(usize, u64)> {
     let off = l3.l3_off;
     match (l3.src, l3.dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
             let end = off + ipv4::MIN_HEADER_LEN + l4_len;
             let total = u16::try_from(ipv4::MIN_HEADER_LEN + l4_len).ok()?;
-            let mut ip = Ipv4Packet::new_unchecked(buf.get_mut(off..end)?);
-            ip.set_version_and_header_len(ipv4::MIN_HEADER_LEN);
-            ip.set_tos(0);
-            ip.set_total_len(total);
-            ip.set_ident(0);
-            ip.set_flags_frag(ipv4::FLAG_DF);
-            ip.set_ttl(REPLY_TTL);
-            ip.set_protocol(protocol);
-            ip.set_src(dst);
-            ip.set_dst(src);
-            ip.fill_checksum();
-            Some(off + ipv4::MIN_HEADER_LEN)
+            let (h, _) = buf.get_mut(off..end)?.split_first_chunk_mut::<20>()?;
+            let (s, d) = (dst.to_bits(), src.to_bits());
+            let ver_ihl_tos = 0x4500u16;
+            let ttl_proto = (u16::from(REPLY_TTL) << 8) | u16::from(protocol);
+            let sum = u64::from(ver_ihl_tos)
+                + u64::from(total)
+                + u64::from(ipv4::FLAG_DF)
+                + u64::from(ttl_proto)
+                + words32(s)
+                + words32(d);
+            h[0..2].copy_from_slice(&ver_ihl_tos.to_be_bytes());
+            h[2..4].copy_from_slice(&total.to_be_bytes());
+            h[4..6].copy_from_slice(&[0, 0]); // identification
+            h[6..8].copy_from_slice(&ipv4::FLAG_DF.to_be_bytes());
+            h[8..10].copy_from_slice(&ttl_proto.to_be_bytes());
+            h[10..12].copy_from_slice(&checksum::fold(sum).to_be_bytes());
+            h[12..16].copy_from_slice(&s.to_be_bytes());
+            h[16..20].copy_from_slice(&d.to_be_bytes());
+            let pseudo = words32(s) + words32(d) + u64::from(protocol) + l4_len as u64;
+            Some((off + ipv4::MIN_HEADER_LEN, pseudo))
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let end = off + ipv6::HEADER_LEN + l4_len;
@@ -68,18 +87,10 @@ fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usiz
             ip.set_hop_limit(REPLY_TTL);
             ip.set_src(&dst);
             ip.set_dst(&src);
-            Some(off + ipv6::HEADER_LEN)
+            let pseudo = checksum::pseudo_v6(&dst, &src, protocol, l4_len as u32);
+            Some((off + ipv6::HEADER_LEN, pseudo))
         }
         _ => None,
-    }
-}
-
-/// The pseudo-header sum of a reply (source and destination swapped).
-fn reply_pseudo(l3: &L3, protocol: u8, len: usize) -> u64 {
-    match (l3.src, l3.dst) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => checksum::pseudo_v4(dst, src, protocol, len as u16),
-        (IpAddr::V6(src), IpAddr::V6(dst)) => checksum::pseudo_v6(&dst, &src, protocol, len as u32),
-        _ => 0,
     }
 }
 
@@ -87,7 +98,15 @@ fn swap_macs(buf: &mut [u8]) {
     EthernetFrame::new_unchecked(buf).swap_macs();
 }
 
+/// Writes a TCP reply (with `options`, for a SYN-ACK) from `l3.dst` to `l3.src` after its IP
+/// header and swaps the MACs; returns the frame length.
+///
+/// The checksum is summed from the field values (and the options' bytes) rather than from
+/// the segment written: the same 16-bit words, so the same checksum, as setting each field
+/// through the [`TcpPacket`](crate::wire::TcpPacket) view and summing the segment
+/// (`syn_ack_bytes_are_the_field_by_field_ones` compares the two).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 fn write_tcp(
     buf: &mut [u8],
     l3: &L3,
@@ -100,24 +119,29 @@ fn write_tcp(
 ) -> Option<usize> {
     let opt_len = options.map_or(0, SynAckOptions::len);
     let tcp_len = tcp::MIN_HEADER_LEN + opt_len;
-    let l4 = write_ip(buf, l3, proto::TCP, tcp_len)?;
+    let (l4, pseudo) = write_ip(buf, l3, proto::TCP, tcp_len)?;
     let end = l4 + tcp_len;
-    let seg = buf.get_mut(l4..end)?;
-    let mut p = TcpPacket::new_unchecked(&mut *seg);
-    p.set_src_port(t.dport);
-    p.set_dst_port(t.sport);
-    p.set_seq(seq);
-    p.set_ack(ack);
-    p.set_header_len(tcp_len);
-    p.set_flags(tcp_flags);
-    p.set_window(window);
-    p.set_checksum(0);
-    p.set_urgent(0);
+    let (h, opts) = buf.get_mut(l4..end)?.split_first_chunk_mut::<20>()?;
+    let off_flags = ((tcp_len as u16 / 4) << 12) | u16::from(tcp_flags);
+    let mut sum = pseudo
+        + u64::from(t.dport)
+        + u64::from(t.sport)
+        + words32(seq)
+        + words32(ack)
+        + u64::from(off_flags)
+        + u64::from(window);
     if let Some(o) = options {
-        o.write(p.options_mut());
+        o.write(opts);
+        sum = checksum::sum(sum, opts);
     }
-    let c = checksum::fold(checksum::sum(reply_pseudo(l3, proto::TCP, tcp_len), seg));
-    TcpPacket::new_unchecked(seg).set_checksum(c);
+    h[0..2].copy_from_slice(&t.dport.to_be_bytes());
+    h[2..4].copy_from_slice(&t.sport.to_be_bytes());
+    h[4..8].copy_from_slice(&seq.to_be_bytes());
+    h[8..12].copy_from_slice(&ack.to_be_bytes());
+    h[12..14].copy_from_slice(&off_flags.to_be_bytes());
+    h[14..16].copy_from_slice(&window.to_be_bytes());
+    h[16..18].copy_from_slice(&checksum::fold(sum).to_be_bytes());
+    h[18..20].copy_from_slice(&[0, 0]); // urgent pointer
     swap_macs(buf);
     Some(end)
 }
@@ -168,13 +192,13 @@ pub fn port_unreachable(buf: &mut [u8], _l2: &L2, l3: &L3) -> Option<usize> {
         return None;
     }
     buf.copy_within(off..off + quote, off + shift);
-    let l4 = write_ip(buf, l3, protocol, 8 + quote)?;
+    let (l4, pseudo) = write_ip(buf, l3, protocol, 8 + quote)?;
     let msg = buf.get_mut(l4..l4 + 8 + quote)?;
     msg[0] = icmp_type;
     msg[1] = icmp_code;
     msg[2..8].fill(0);
     let c = if l3.is_v6() {
-        checksum::fold(checksum::sum(reply_pseudo(l3, protocol, msg.len()), msg))
+        checksum::fold(checksum::sum(pseudo, msg))
     } else {
         checksum::checksum(msg)
     };
@@ -308,6 +332,187 @@ mod test {
                 assert_eq!(o.wscale, Some(7));
                 assert!(o.sack_perm);
                 assert_eq!(o.timestamp, Some((123_456, 777)));
+            }
+        }
+    }
+
+    /// The reply writer as it was first written, field by field through the header views:
+    /// the reference whose bytes [`syn_ack`] and [`rst`] must keep (the XDP program is made
+    /// to produce exactly these).
+    mod reference {
+        use super::super::*;
+        use crate::wire::{Ipv4Packet, TcpPacket};
+
+        fn reply_pseudo(l3: &L3, protocol: u8, len: usize) -> u64 {
+            match (l3.src, l3.dst) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    checksum::pseudo_v4(dst, src, protocol, len as u16)
+                }
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    checksum::pseudo_v6(&dst, &src, protocol, len as u32)
+                }
+                _ => 0,
+            }
+        }
+
+        fn swap_macs(buf: &mut [u8]) {
+            crate::wire::EthernetFrame::new_unchecked(buf).swap_macs();
+        }
+
+        fn write_ip(buf: &mut [u8], l3: &L3, protocol: u8, l4_len: usize) -> Option<usize> {
+            let off = l3.l3_off;
+            match (l3.src, l3.dst) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    let end = off + ipv4::MIN_HEADER_LEN + l4_len;
+                    let total = u16::try_from(ipv4::MIN_HEADER_LEN + l4_len).ok()?;
+                    let mut ip = Ipv4Packet::new_unchecked(buf.get_mut(off..end)?);
+                    ip.set_version_and_header_len(ipv4::MIN_HEADER_LEN);
+                    ip.set_tos(0);
+                    ip.set_total_len(total);
+                    ip.set_ident(0);
+                    ip.set_flags_frag(ipv4::FLAG_DF);
+                    ip.set_ttl(REPLY_TTL);
+                    ip.set_protocol(protocol);
+                    ip.set_src(dst);
+                    ip.set_dst(src);
+                    ip.fill_checksum();
+                    Some(off + ipv4::MIN_HEADER_LEN)
+                }
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    let end = off + ipv6::HEADER_LEN + l4_len;
+                    let plen = u16::try_from(l4_len).ok()?;
+                    let mut ip = Ipv6Packet::new_unchecked(buf.get_mut(off..end)?);
+                    ip.set_version_tc_flow(0, 0);
+                    ip.set_payload_len(plen);
+                    ip.set_next_header(protocol);
+                    ip.set_hop_limit(REPLY_TTL);
+                    ip.set_src(&dst);
+                    ip.set_dst(&src);
+                    Some(off + ipv6::HEADER_LEN)
+                }
+                _ => None,
+            }
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        pub fn write_tcp(
+            buf: &mut [u8],
+            l3: &L3,
+            t: &Tcp,
+            seq: u32,
+            ack: u32,
+            tcp_flags: u8,
+            window: u16,
+            options: Option<&SynAckOptions>,
+        ) -> Option<usize> {
+            let opt_len = options.map_or(0, SynAckOptions::len);
+            let tcp_len = tcp::MIN_HEADER_LEN + opt_len;
+            let l4 = write_ip(buf, l3, proto::TCP, tcp_len)?;
+            let end = l4 + tcp_len;
+            let seg = buf.get_mut(l4..end)?;
+            let mut p = TcpPacket::new_unchecked(&mut *seg);
+            p.set_src_port(t.dport);
+            p.set_dst_port(t.sport);
+            p.set_seq(seq);
+            p.set_ack(ack);
+            p.set_header_len(tcp_len);
+            p.set_flags(tcp_flags);
+            p.set_window(window);
+            p.set_checksum(0);
+            p.set_urgent(0);
+            if let Some(o) = options {
+                o.write(p.options_mut());
+            }
+            let c = checksum::fold(checksum::sum(reply_pseudo(l3, proto::TCP, tcp_len), seg));
+            TcpPacket::new_unchecked(seg).set_checksum(c);
+            swap_macs(buf);
+            Some(end)
+        }
+    }
+
+    #[test]
+    fn syn_ack_bytes_are_the_field_by_field_ones() {
+        use etherparse::TcpOptionElement::*;
+        let shapes: [&[etherparse::TcpOptionElement]; 5] = [
+            &[],
+            &[MaximumSegmentSize(1400)],
+            &[MaximumSegmentSize(1460), SelectiveAcknowledgementPermitted],
+            &[MaximumSegmentSize(9000), Noop, WindowScale(9)],
+            &[
+                MaximumSegmentSize(1400),
+                SelectiveAcknowledgementPermitted,
+                Noop,
+                WindowScale(9),
+                Timestamp(777, 0),
+            ],
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for v6 in [false, true] {
+            for vlan in [false, true] {
+                for opts in shapes {
+                    for _ in 0..50 {
+                        let r = next();
+                        let f = syn(v6, vlan, opts);
+                        let l2 = parse_l2(&f).unwrap();
+                        let l3 = parse_l3(&f, &l2).unwrap();
+                        let t = parse_tcp(&f, &l3).unwrap();
+                        let sa = SynAck {
+                            seq: r as u32,
+                            ack: (r >> 32) as u32,
+                            window: (r >> 7) as u16,
+                            ece: r & 1 != 0,
+                            options: SynAckOptions {
+                                mss: (r >> 20) as u16,
+                                wscale: (r & 2 != 0).then_some((r >> 40) as u8 % 15),
+                                sack_perm: r & 4 != 0,
+                                timestamp: (r & 8 != 0).then_some((r as u32 ^ 5, (r >> 3) as u32)),
+                            },
+                        };
+                        let mut a = f.clone();
+                        a.resize(256, 0xa5);
+                        let mut b = a.clone();
+                        let n = syn_ack(&mut a, &l2, &l3, &t, &sa);
+                        let fl = flags::SYN | flags::ACK | if sa.ece { flags::ECE } else { 0 };
+                        let m = reference::write_tcp(
+                            &mut b,
+                            &l3,
+                            &t,
+                            sa.seq,
+                            sa.ack,
+                            fl,
+                            sa.window,
+                            Some(&sa.options),
+                        );
+                        assert_eq!(n, m);
+                        assert_eq!(a, b, "v6 {v6} vlan {vlan} {sa:?}");
+                        // A RST for the same segment.
+                        let (mut a, mut b) = (f.clone(), f.clone());
+                        let n = rst(&mut a, &l2, &l3, &t);
+                        let m = reference::write_tcp(
+                            &mut b,
+                            &l3,
+                            &t,
+                            0,
+                            t.seq.wrapping_add(1),
+                            flags::RST | flags::ACK,
+                            0,
+                            None,
+                        );
+                        assert_eq!((n, a), (m, b));
+                        // Too small a buffer: refused, untouched.
+                        let mut a = f.clone();
+                        a.truncate(l3.l4_off + 10);
+                        let before = a.clone();
+                        assert_eq!(syn_ack(&mut a, &l2, &l3, &t, &sa), None);
+                        assert_eq!(a, before);
+                    }
+                }
             }
         }
     }

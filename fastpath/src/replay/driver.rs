@@ -247,9 +247,13 @@ impl Replay {
         for slot in &mut self.slots[..n] {
             let ts = slot.meta.as_ref().map_or(0, |m| m.ts_ns);
             let len = slot.orig.len();
-            slot.work.clear();
-            slot.work.extend_from_slice(&slot.orig);
-            slot.work.resize(len.max(FRAME_ROOM), 0);
+            // Only the frame's own bytes are copied: a reply writes every byte up to its
+            // length, so what an earlier frame left beyond `len` is never read (clearing and
+            // zero-filling the whole FRAME_ROOM for every frame was most of replay's memset).
+            if slot.work.len() < len.max(FRAME_ROOM) {
+                slot.work.resize(len.max(FRAME_ROOM), 0);
+            }
+            slot.work[..len].copy_from_slice(&slot.orig);
             slot.outcome = Some(self.pipeline.process(t, ts, &mut slot.work, len));
         }
         self.pipeline.end_batch();

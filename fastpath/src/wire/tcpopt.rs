@@ -43,6 +43,7 @@ pub struct TcpOptions {
 
 impl TcpOptions {
     /// Parses the options area of a TCP header. Never fails and never panics.
+    #[inline(always)]
     pub fn parse(opts: &[u8]) -> TcpOptions {
         let mut o = TcpOptions::default();
         let mut i = 0usize;

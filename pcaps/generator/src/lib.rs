@@ -1755,6 +1755,416 @@ pub fn mixed() -> Capture {
     g.finish()
 }
 
+/// Frames of the [`flows`] mix.
+pub const FLOWS_FRAMES: usize = 100_000;
+
+/// A generated mix with many distinct flows (config `edge-lab.toml`), made in memory from
+/// `seed` by the benchmarks (`cargo bench --bench bench`, `fastpath bench --compare`); it is
+/// not written to `pcaps/` (`cargo run -p pcapgen -- flows SEED FILE` writes it on demand).
+///
+/// Of its [`FLOWS_FRAMES`] frames, interleaved at random:
+/// * 45% SYNs: 38,000 from a flood (random sources and ports, to the `ssh` and `range` apps
+///   and the CDN, IPv4 and IPv6) and the 7,000 SYNs of legitimate connections;
+/// * 20% established traffic: those connections' cookie ACKs (`new_flow`) and 1 or 2 data
+///   segments each (`flow`), and 1,250 UDP flows to the `game` app, 2 datagrams each;
+/// * 20% unconfigured: UDP and TCP to ports no app or CDN rule serves;
+/// * 10% out of state: ACKs and FIN-ACKs of no flow with random numbers;
+/// * 5% not ours: destinations outside our prefixes.
+///
+/// Every source address and port is drawn at random, so nearly every frame of the floods is
+/// a flow of its own (well over 20,000 distinct 5-tuples; [`distinct_flows`] counts them) and
+/// the 8,250 legitimate flows are spread over the whole flow table. Each frame carries the
+/// verdict it must get, like the committed captures.
+pub fn flows(seed: u64) -> Capture {
+    use Reason::*;
+    use std::collections::HashSet;
+    let mut g = Gen::new("flows", "edge-lab.toml", 64, 4096);
+    let mut rng = Rng::new(seed);
+    let ssh = v4("203.0.113.10");
+    let ssh6 = v6("2001:db8:100:1::10");
+    let game = v4("203.0.113.11");
+    let range = v4("203.0.113.12");
+    let cdn = v4("203.0.113.200");
+    let cdn6 = v6("2001:db8:100::200");
+    // Legitimate clients in 100.64.0.0/11 and 2001:db8:1::/48, everything else in
+    // 100.96.0.0/11 and 2001:db8:2::/48: a flood frame never lands on a legitimate flow.
+    let legit4 =
+        |rng: &mut Rng| IpAddr::V4(Ipv4Addr::from(0x6440_0000 | (rng.below(1 << 21) as u32)));
+    let flood4 =
+        |rng: &mut Rng| IpAddr::V4(Ipv4Addr::from(0x6460_0000 | (rng.below(1 << 21) as u32)));
+    let legit6 = |rng: &mut Rng| {
+        IpAddr::V6(Ipv6Addr::from(
+            (0x2001_0db8_0001_u128 << 80) | u128::from(rng.next_u64()),
+        ))
+    };
+    let flood6 = |rng: &mut Rng| {
+        IpAddr::V6(Ipv6Addr::from(
+            (0x2001_0db8_0002_u128 << 80) | u128::from(rng.next_u64()),
+        ))
+    };
+    let port = |rng: &mut Rng| 1024 + rng.below(64_000) as u16;
+    #[derive(Clone, Copy)]
+    enum Step {
+        SynFlood,
+        Connection,
+        UdpFlow,
+        Unconfigured,
+        OutOfState,
+        NotOurs,
+    }
+    let mut plan: Vec<Step> = Vec::new();
+    plan.extend(std::iter::repeat_n(Step::SynFlood, 38_000));
+    plan.extend(std::iter::repeat_n(Step::Connection, 7_000));
+    plan.extend(std::iter::repeat_n(Step::UdpFlow, 1_250));
+    plan.extend(std::iter::repeat_n(Step::Unconfigured, 20_000));
+    plan.extend(std::iter::repeat_n(Step::OutOfState, 10_000));
+    plan.extend(std::iter::repeat_n(Step::NotOurs, 5_000));
+    for i in (1..plan.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        plan.swap(i, j);
+    }
+    let mut taken: HashSet<(IpAddr, u16)> = HashSet::new();
+    let mut connections = 0u32;
+    // Follow-ups: (due at this many frames emitted, what).
+    enum Next {
+        Tcp(Syn, Option<Service>, Option<&'static str>, u8, u8),
+        Udp(IpAddr, u16),
+    }
+    let mut pending: Vec<(usize, Next)> = Vec::new();
+    for step in plan {
+        match step {
+            Step::SynFlood => {
+                let (src, dst, dport, svc, app) = match rng.below(8) {
+                    0..=3 => (flood4(&mut rng), ssh, 22, SPECTRUM, Some("ssh")),
+                    4 => (
+                        flood4(&mut rng),
+                        range,
+                        1000 + rng.below(1001) as u16,
+                        SPECTRUM,
+                        Some("range"),
+                    ),
+                    5 => (flood4(&mut rng), cdn, 443, CDN, None),
+                    6 => (flood6(&mut rng), ssh6, 22, SPECTRUM, Some("ssh")),
+                    _ => (flood6(&mut rng), cdn6, 443, CDN, None),
+                };
+                let opts = if rng.below(2) == 0 {
+                    opts_mss(1460)
+                } else {
+                    vec![]
+                };
+                let sport = port(&mut rng);
+                g.syn(
+                    Vlan::None,
+                    src,
+                    sport,
+                    dst,
+                    dport,
+                    rng.next_u64() as u32,
+                    opts,
+                    0,
+                    e(SynCookie, svc, app, "SYN flood"),
+                );
+            }
+            Step::Connection => {
+                let v6 = rng.below(5) == 0;
+                let (dst, dport, svc, app) = match (v6, rng.below(3)) {
+                    (false, 0) => (ssh, 22, SPECTRUM, Some("ssh")),
+                    (false, 1) => (
+                        range,
+                        1000 + rng.below(1001) as u16,
+                        SPECTRUM,
+                        Some("range"),
+                    ),
+                    (false, _) => (cdn, 443, CDN, None),
+                    (true, 0) => (ssh6, 22, SPECTRUM, Some("ssh")),
+                    (true, _) => (cdn6, 443, CDN, None),
+                };
+                let (src, sport) = loop {
+                    let src = if v6 {
+                        legit6(&mut rng)
+                    } else {
+                        legit4(&mut rng)
+                    };
+                    let sport = port(&mut rng);
+                    if taken.insert((src, sport)) {
+                        break (src, sport);
+                    }
+                };
+                let s = g.syn(
+                    Vlan::None,
+                    src,
+                    sport,
+                    dst,
+                    dport,
+                    rng.next_u64() as u32,
+                    opts_full(rng.next_u64() as u32 >> 1),
+                    0,
+                    e(SynCookie, svc, app, "legitimate SYN"),
+                );
+                // Half the connections send one data segment, half two.
+                connections += 1;
+                let data = if connections.is_multiple_of(2) { 2 } else { 1 };
+                let due = g.frames.len() + 64 + rng.below(2000) as usize;
+                pending.push((due, Next::Tcp(s, svc, app, 0, data)));
+            }
+            Step::UdpFlow => {
+                let (src, sport) = loop {
+                    let src = legit4(&mut rng);
+                    let sport = port(&mut rng);
+                    if taken.insert((src, sport)) {
+                        break (src, sport);
+                    }
+                };
+                let p = Pkt {
+                    vlan: Vlan::None,
+                    src,
+                    dst: game,
+                    l4: L4::Udp {
+                        sport,
+                        dport: 27015,
+                        payload: 100,
+                    },
+                };
+                g.pkt(
+                    &p,
+                    e(
+                        NewFlow,
+                        SPECTRUM,
+                        Some("game"),
+                        "game client: first datagram",
+                    ),
+                );
+                let due = g.frames.len() + 64 + rng.below(2000) as usize;
+                pending.push((due, Next::Udp(src, sport)));
+            }
+            Step::Unconfigured => {
+                let src = flood4(&mut rng);
+                let sport = port(&mut rng);
+                let (dst, l4, svc) = match rng.below(4) {
+                    0 | 1 => (
+                        game,
+                        L4::Udp {
+                            sport,
+                            dport: 9999,
+                            payload: 32,
+                        },
+                        SPECTRUM,
+                    ),
+                    2 => (
+                        ssh,
+                        L4::Tcp {
+                            sport,
+                            dport: 23,
+                            seq: rng.next_u64() as u32,
+                            ack: 0,
+                            flags: tf::SYN,
+                            opts: vec![],
+                            payload: 0,
+                        },
+                        SPECTRUM,
+                    ),
+                    _ => (
+                        cdn,
+                        L4::Udp {
+                            sport,
+                            dport: 53,
+                            payload: 32,
+                        },
+                        CDN,
+                    ),
+                };
+                g.pkt(
+                    &Pkt {
+                        vlan: Vlan::None,
+                        src,
+                        dst,
+                        l4,
+                    },
+                    e(UnconfiguredPort, svc, None, "to an unconfigured port"),
+                );
+            }
+            Step::OutOfState => {
+                let v6 = rng.below(5) == 0;
+                let src = if v6 {
+                    flood6(&mut rng)
+                } else {
+                    flood4(&mut rng)
+                };
+                let (dst, dport, svc, app) = match (v6, rng.below(2)) {
+                    (false, 0) => (ssh, 22, SPECTRUM, Some("ssh")),
+                    (false, _) => (cdn, 443, CDN, None),
+                    (true, 0) => (ssh6, 22, SPECTRUM, Some("ssh")),
+                    (true, _) => (cdn6, 443, CDN, None),
+                };
+                let flags = if rng.below(4) == 0 {
+                    tf::ACK | tf::FIN
+                } else {
+                    tf::ACK
+                };
+                let p = Pkt {
+                    vlan: Vlan::None,
+                    src,
+                    dst,
+                    l4: L4::Tcp {
+                        sport: port(&mut rng),
+                        dport,
+                        seq: rng.next_u64() as u32,
+                        ack: rng.next_u64() as u32,
+                        flags,
+                        opts: vec![],
+                        payload: 0,
+                    },
+                };
+                g.pkt(&p, e(OutOfState, svc, app, "ACK of no flow"));
+            }
+            Step::NotOurs => {
+                let p = Pkt {
+                    vlan: Vlan::None,
+                    src: flood4(&mut rng),
+                    dst: IpAddr::V4(Ipv4Addr::from(0xc633_0000 | (rng.below(1 << 16) as u32))),
+                    l4: L4::Udp {
+                        sport: port(&mut rng),
+                        dport: 53,
+                        payload: 40,
+                    },
+                };
+                g.pkt(&p, e(NotOurs, None, None, "to an address that is not ours"));
+            }
+        }
+        // Due follow-ups, in the order they were scheduled.
+        let mut k = 0;
+        while k < pending.len() {
+            if pending[k].0 > g.frames.len() {
+                k += 1;
+                continue;
+            }
+            let (_, next) = pending.remove(k);
+            match next {
+                Next::Tcp(s, svc, app, 0, data) => {
+                    g.seg(
+                        &s,
+                        tf::ACK,
+                        0,
+                        0,
+                        0,
+                        e(NewFlow, svc, app, "legitimate ACK with the cookie"),
+                    );
+                    let due = g.frames.len() + 1 + rng.below(500) as usize;
+                    pending.push((due, Next::Tcp(s, svc, app, 1, data)));
+                }
+                Next::Tcp(s, svc, app, n, data) => {
+                    g.seg(
+                        &s,
+                        tf::ACK | tf::PSH,
+                        200 * (u32::from(n) - 1),
+                        0,
+                        200,
+                        e(Flow, svc, app, "established flow: data"),
+                    );
+                    if n < data {
+                        let due = g.frames.len() + 1 + rng.below(500) as usize;
+                        pending.push((due, Next::Tcp(s, svc, app, n + 1, data)));
+                    }
+                }
+                Next::Udp(src, sport) => {
+                    let p = Pkt {
+                        vlan: Vlan::None,
+                        src,
+                        dst: game,
+                        l4: L4::Udp {
+                            sport,
+                            dport: 27015,
+                            payload: 100,
+                        },
+                    };
+                    g.pkt(
+                        &p,
+                        e(Flow, SPECTRUM, Some("game"), "game client: later datagram"),
+                    );
+                }
+            }
+        }
+    }
+    // Whatever is still due goes at the end, in order.
+    pending.sort_by_key(|p| p.0);
+    while !pending.is_empty() {
+        let (_, next) = pending.remove(0);
+        match next {
+            Next::Tcp(s, svc, app, 0, data) => {
+                g.seg(
+                    &s,
+                    tf::ACK,
+                    0,
+                    0,
+                    0,
+                    e(NewFlow, svc, app, "legitimate ACK with the cookie"),
+                );
+                pending.push((0, Next::Tcp(s, svc, app, 1, data)));
+            }
+            Next::Tcp(s, svc, app, n, data) => {
+                g.seg(
+                    &s,
+                    tf::ACK | tf::PSH,
+                    200 * (u32::from(n) - 1),
+                    0,
+                    200,
+                    e(Flow, svc, app, "established flow: data"),
+                );
+                if n < data {
+                    pending.push((0, Next::Tcp(s, svc, app, n + 1, data)));
+                }
+            }
+            Next::Udp(src, sport) => {
+                let p = Pkt {
+                    vlan: Vlan::None,
+                    src,
+                    dst: game,
+                    l4: L4::Udp {
+                        sport,
+                        dport: 27015,
+                        payload: 100,
+                    },
+                };
+                g.pkt(
+                    &p,
+                    e(Flow, SPECTRUM, Some("game"), "game client: later datagram"),
+                );
+            }
+        }
+    }
+    assert_eq!(g.frames.len(), FLOWS_FRAMES, "the mix adds up");
+    g.finish()
+}
+
+/// Distinct flows (protocol and 5-tuple) among the TCP and UDP frames of `c`.
+pub fn distinct_flows(c: &Capture) -> usize {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let mut seen = std::collections::HashSet::new();
+    for f in &c.frames {
+        let Ok(p) = SlicedPacket::from_ethernet(&f.data) else {
+            continue;
+        };
+        let (s, d): (IpAddr, IpAddr) = match &p.net {
+            Some(NetSlice::Ipv4(ip)) => (
+                ip.header().source_addr().into(),
+                ip.header().destination_addr().into(),
+            ),
+            Some(NetSlice::Ipv6(ip)) => (
+                ip.header().source_addr().into(),
+                ip.header().destination_addr().into(),
+            ),
+            _ => continue,
+        };
+        let t = match &p.transport {
+            Some(TransportSlice::Tcp(t)) => (6u8, t.source_port(), t.destination_port()),
+            Some(TransportSlice::Udp(u)) => (17u8, u.source_port(), u.destination_port()),
+            _ => continue,
+        };
+        seen.insert((t.0, s, t.1, d, t.2));
+    }
+    seen.len()
+}
+
 /// (vlan, source, destination, port, app, options, extra flags) of a SYN shape.
 type Shape = (
     Vlan,
