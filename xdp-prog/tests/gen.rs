@@ -11,22 +11,8 @@ use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use fastpath_xdp::{Flood, GenConfig, Generator};
 use ipnet::IpNet;
 
-fn privileged(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    #[allow(unsafe_code)]
-    let root = unsafe { libc::geteuid() } == 0;
-    if root {
-        return true;
-    }
-    let msg = format!("SKIPPED {test}: needs root to load BPF programs");
-    assert!(
-        std::env::var("FASTPATH_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
-        "{msg} (FASTPATH_REQUIRE_PRIVILEGED=1)"
-    );
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {msg} !!!!!!!!\n");
-    false
-}
+mod common;
+use common::privileged;
 
 fn template(flood: Flood, v6: bool) -> Vec<u8> {
     let eth = PacketBuilder::ethernet2([2; 6], [4; 6]);

@@ -8,24 +8,8 @@ use fastpath::Reason;
 use fastpath::tables::{Tables, Unconfigured};
 use fastpath_xdp::{XdpProgram, abi};
 
-fn privileged(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    #[allow(unsafe_code)]
-    let root = unsafe { libc::geteuid() } == 0;
-    if root {
-        return true;
-    }
-    let msg = format!("SKIPPED {test}: needs root to load BPF programs");
-    assert!(
-        std::env::var("FASTPATH_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
-        "{msg} (FASTPATH_REQUIRE_PRIVILEGED=1)"
-    );
-    // Straight to the stderr stream: the test harness captures `eprintln!` of passing tests,
-    // and a skip must be seen.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {msg} !!!!!!!!\n");
-    false
-}
+mod common;
+use common::privileged;
 
 fn pcaps(name: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps")).join(name)
