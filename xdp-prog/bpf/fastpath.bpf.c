@@ -743,7 +743,9 @@ static __always_inline int read_seg(struct xdp_md *ctx, __u32 l3_off, __u32 l4_o
 	s->seq = bpf_ntohl(t->seq);
 	s->ack = bpf_ntohl(t->ack_seq);
 	s->flags = ((__u8 *)t)[13];
-	parse_options(ctx, l4_off, t->doff, sc);
+	/* Only a SYN's options matter (its SYN-ACK echoes them); an ACK's check needs none. */
+	if ((s->flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN)
+		parse_options(ctx, l4_off, t->doff, sc);
 	return 0;
 }
 
