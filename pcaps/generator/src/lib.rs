@@ -1831,6 +1831,50 @@ pub fn flows(seed: u64) -> Capture {
         Udp(IpAddr, u16),
     }
     let mut pending: Vec<(usize, Next)> = Vec::new();
+    // Writes a follow-up frame; returns the one after it, if any.
+    let emit = |g: &mut Gen, next: Next| -> Option<Next> {
+        match next {
+            Next::Tcp(s, svc, app, 0, data) => {
+                g.seg(
+                    &s,
+                    tf::ACK,
+                    0,
+                    0,
+                    0,
+                    e(NewFlow, svc, app, "legitimate ACK with the cookie"),
+                );
+                Some(Next::Tcp(s, svc, app, 1, data))
+            }
+            Next::Tcp(s, svc, app, n, data) => {
+                g.seg(
+                    &s,
+                    tf::ACK | tf::PSH,
+                    200 * (u32::from(n) - 1),
+                    0,
+                    200,
+                    e(Flow, svc, app, "established flow: data"),
+                );
+                (n < data).then_some(Next::Tcp(s, svc, app, n + 1, data))
+            }
+            Next::Udp(src, sport) => {
+                let p = Pkt {
+                    vlan: Vlan::None,
+                    src,
+                    dst: game,
+                    l4: L4::Udp {
+                        sport,
+                        dport: 27015,
+                        payload: 100,
+                    },
+                };
+                g.pkt(
+                    &p,
+                    e(Flow, SPECTRUM, Some("game"), "game client: later datagram"),
+                );
+                None
+            }
+        }
+    };
     for step in plan {
         match step {
             Step::SynFlood => {
@@ -2039,49 +2083,9 @@ pub fn flows(seed: u64) -> Capture {
                 continue;
             }
             let (_, next) = pending.remove(k);
-            match next {
-                Next::Tcp(s, svc, app, 0, data) => {
-                    g.seg(
-                        &s,
-                        tf::ACK,
-                        0,
-                        0,
-                        0,
-                        e(NewFlow, svc, app, "legitimate ACK with the cookie"),
-                    );
-                    let due = g.frames.len() + 1 + rng.below(500) as usize;
-                    pending.push((due, Next::Tcp(s, svc, app, 1, data)));
-                }
-                Next::Tcp(s, svc, app, n, data) => {
-                    g.seg(
-                        &s,
-                        tf::ACK | tf::PSH,
-                        200 * (u32::from(n) - 1),
-                        0,
-                        200,
-                        e(Flow, svc, app, "established flow: data"),
-                    );
-                    if n < data {
-                        let due = g.frames.len() + 1 + rng.below(500) as usize;
-                        pending.push((due, Next::Tcp(s, svc, app, n + 1, data)));
-                    }
-                }
-                Next::Udp(src, sport) => {
-                    let p = Pkt {
-                        vlan: Vlan::None,
-                        src,
-                        dst: game,
-                        l4: L4::Udp {
-                            sport,
-                            dport: 27015,
-                            payload: 100,
-                        },
-                    };
-                    g.pkt(
-                        &p,
-                        e(Flow, SPECTRUM, Some("game"), "game client: later datagram"),
-                    );
-                }
+            if let Some(then) = emit(&mut g, next) {
+                let due = g.frames.len() + 1 + rng.below(500) as usize;
+                pending.push((due, then));
             }
         }
     }
@@ -2089,47 +2093,8 @@ pub fn flows(seed: u64) -> Capture {
     pending.sort_by_key(|p| p.0);
     while !pending.is_empty() {
         let (_, next) = pending.remove(0);
-        match next {
-            Next::Tcp(s, svc, app, 0, data) => {
-                g.seg(
-                    &s,
-                    tf::ACK,
-                    0,
-                    0,
-                    0,
-                    e(NewFlow, svc, app, "legitimate ACK with the cookie"),
-                );
-                pending.push((0, Next::Tcp(s, svc, app, 1, data)));
-            }
-            Next::Tcp(s, svc, app, n, data) => {
-                g.seg(
-                    &s,
-                    tf::ACK | tf::PSH,
-                    200 * (u32::from(n) - 1),
-                    0,
-                    200,
-                    e(Flow, svc, app, "established flow: data"),
-                );
-                if n < data {
-                    pending.push((0, Next::Tcp(s, svc, app, n + 1, data)));
-                }
-            }
-            Next::Udp(src, sport) => {
-                let p = Pkt {
-                    vlan: Vlan::None,
-                    src,
-                    dst: game,
-                    l4: L4::Udp {
-                        sport,
-                        dport: 27015,
-                        payload: 100,
-                    },
-                };
-                g.pkt(
-                    &p,
-                    e(Flow, SPECTRUM, Some("game"), "game client: later datagram"),
-                );
-            }
+        if let Some(then) = emit(&mut g, next) {
+            pending.push((0, then));
         }
     }
     assert_eq!(g.frames.len(), FLOWS_FRAMES, "the mix adds up");
